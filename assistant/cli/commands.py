@@ -1,0 +1,134 @@
+"""Core commands: index, ask, sources, settings."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ..assistant import Assistant
+from ..settings import describe_settings
+from .app import app
+from .common import (
+    CorpusOpt,
+    DebugOpt,
+    IndexOpt,
+    KOpt,
+    ModeOpt,
+    NoRebuildOpt,
+    console,
+    guarded,
+    progress_display,
+    settings_from,
+)
+from .render import render_answer
+
+
+@app.command("index")
+def index_cmd(
+    corpus: CorpusOpt = None,
+    index: IndexOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Re-embed everything.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Build or update the index (only new or changed sources are re-embedded)."""
+
+    def run() -> None:
+        settings = settings_from(corpus, index, debug=debug)
+        with progress_display(not json_out) as progress:
+            assistant = Assistant(settings, progress=progress)
+            report = assistant.build(force=force)
+        for warning in assistant.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        if json_out:
+            print(json.dumps(report.to_dict()))
+            return
+        console.print(
+            f"Indexed [bold]{report.documents}[/] sources into [bold]{report.chunks}[/] chunks "
+            f"in {report.seconds:.1f} s → {report.index_dir}"
+        )
+        console.print(
+            f"added {len(report.added)}, changed {len(report.changed)}, removed "
+            f"{len(report.removed)}; embedded {report.embedded_chunks} chunks, reused "
+            f"{report.reused_chunks}"
+        )
+        for label, ids in (("added", report.added), ("changed", report.changed),
+                           ("removed", report.removed)):  # fmt: skip
+            if ids and len(ids) <= 20:
+                console.print(f"  {label}: {', '.join(ids)}", style="dim")
+
+    guarded(debug, run)
+
+
+@app.command("ask")
+def ask_cmd(
+    question: Annotated[str, typer.Argument(help="The question, in quotes.")],
+    k: KOpt = None,
+    mode: ModeOpt = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print exactly one JSON object.")
+    ] = False,
+    corpus: CorpusOpt = None,
+    index: IndexOpt = None,
+    no_rebuild: NoRebuildOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Answer one question with cited passages from the literature."""
+
+    def run() -> None:
+        settings = settings_from(corpus, index, debug=debug)
+        with progress_display(sys.stderr.isatty()) as progress:
+            assistant = Assistant(settings, progress=progress)
+            assistant.validate_question(question)
+            assistant.load(rebuild=False if no_rebuild else None)
+        for warning in assistant.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        answer = assistant.ask(question, k=k, mode=mode)
+        if json_out:
+            sys.stdout.write(json.dumps(answer.to_dict(), ensure_ascii=False) + "\n")
+        else:
+            render_answer(console, answer)
+
+    guarded(debug, run)
+
+
+@app.command("sources")
+def sources_cmd(
+    corpus: CorpusOpt = None,
+    index: IndexOpt = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """List the indexed sources."""
+
+    def run() -> None:
+        settings = settings_from(corpus, index, debug=debug)
+        with progress_display(sys.stderr.isatty()) as progress:
+            assistant = Assistant(settings, progress=progress)
+            rows = assistant.sources()
+        if json_out:
+            print(json.dumps(rows, ensure_ascii=False))
+            return
+        table = Table(title=f"{len(rows)} sources")
+        for col in ("id", "type", "year", "title", "chunks"):
+            table.add_column(col, overflow="fold")
+        for r in rows:
+            table.add_row(r["id"], r["source_type"], str(r["year"]), r["title"], str(r["chunks"]))
+        console.print(table)
+
+    guarded(debug, run)
+
+
+@app.command("settings")
+def settings_cmd() -> None:
+    """Show every setting, its environment variable and default."""
+    table = Table(title="Settings (defaults < ASSISTANT_* environment < command-line flags)")
+    for col in ("environment variable", "default", "description"):
+        table.add_column(col, overflow="fold")
+    for env, default, desc in describe_settings():
+        table.add_row(env, default, desc)
+    console.print(table)

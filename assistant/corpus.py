@@ -1,0 +1,239 @@
+"""Load the corpus: one Markdown note per source, with YAML front matter."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import AssistantError, CorpusError
+from .types import SOURCE_TYPES, Document
+
+REQUIRED_FIELDS = ("id", "title", "year", "source_type")
+OPTIONAL_FIELDS = (
+    "authors",
+    "journal",
+    "volume",
+    "issue",
+    "pages",
+    "pmid",
+    "doi",
+    "url",
+    "topics",
+    "summary",
+    "verified",
+    "provenance",
+    "page_count",
+)
+ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]*[a-z0-9]$|^[a-z0-9]$")
+PMID_RE = re.compile(r"^\d{1,9}$")
+# Folders under the corpus that hold something other than notes.
+IGNORED_DIRS = {"gold"}
+IGNORED_FILES = {"README.md"}
+
+
+def fingerprint_bytes(data: bytes) -> str:
+    """A short, stable content fingerprint."""
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def note_paths(corpus_dir: Path) -> tuple[list[Path], list[Path]]:
+    """(note files, other files) under the corpus folder, sorted. Hidden and `_` folders are skipped."""
+    if not corpus_dir.is_dir():
+        raise AssistantError(
+            f"corpus folder not found: {corpus_dir}",
+            "pass --corpus DIR or set ASSISTANT_CORPUS_DIR to a folder of notes",
+        )
+    notes: list[Path] = []
+    others: list[Path] = []
+    for path in sorted(corpus_dir.rglob("*")):
+        rel = path.relative_to(corpus_dir)
+        if any(part.startswith((".", "_")) or part in IGNORED_DIRS for part in rel.parts[:-1]):
+            continue
+        if not path.is_file() or rel.name.startswith("."):
+            continue
+        if path.suffix.lower() == ".md" and rel.name not in IGNORED_FILES:
+            notes.append(path)
+        elif rel.name not in IGNORED_FILES:
+            others.append(path)
+    return notes, others
+
+
+def corpus_fingerprints(corpus_dir: Path) -> dict[str, str]:
+    """Fingerprint of every note file, keyed by its path relative to the corpus."""
+    notes, _ = note_paths(corpus_dir)
+    return {str(p.relative_to(corpus_dir)): fingerprint_bytes(p.read_bytes()) for p in notes}
+
+
+def combined_fingerprint(per_file: dict[str, str]) -> str:
+    """One fingerprint for a whole corpus."""
+    joined = "\n".join(f"{k}\t{v}" for k, v in sorted(per_file.items()))
+    return fingerprint_bytes(joined.encode())
+
+
+def _key_line(front: str, key: str, first_line: int) -> int:
+    """Line number (1-based, in the file) of `key:` in the front matter, else its first line."""
+    for i, line in enumerate(front.splitlines()):
+        if re.match(rf"^{re.escape(key)}\s*:", line):
+            return first_line + i
+    return first_line
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, list | tuple):
+        return list(value)
+    return [value]
+
+
+def parse_note(path: Path, text: str | None = None) -> Document:
+    """Parse one note; raise CorpusError naming the file and line of every problem."""
+    if text is None:
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise CorpusError([f"{path}: cannot read file: {exc.strerror}"]) from exc
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            raise CorpusError([f"{path}:{line}: not valid UTF-8; save the file as UTF-8"]) from exc
+    else:
+        raw = text.encode("utf-8")
+    problems: list[str] = []
+    if not text.strip():
+        raise CorpusError([f"{path}:1: empty file; remove it or write a note in it"])
+    lines = text.split("\n")
+    if lines[0].strip() != "---":
+        raise CorpusError(
+            [
+                f"{path}:1: no YAML front matter; a note starts with a line '---' (see docs/corpus-format.md)"
+            ]
+        )
+    end = next((i for i in range(1, len(lines)) if lines[i].strip() in {"---", "..."}), None)
+    if end is None:
+        raise CorpusError([f"{path}:1: front matter is not closed; add a line '---' after it"])
+    front = "\n".join(lines[1:end])
+    try:
+        meta = yaml.safe_load(front) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = (mark.line + 2) if mark is not None else 2
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise CorpusError([f"{path}:{line}: invalid YAML front matter: {problem}"]) from exc
+    if not isinstance(meta, dict):
+        raise CorpusError([f"{path}:2: front matter must be a mapping of 'key: value' lines"])
+
+    def where(key: str) -> str:
+        return f"{path}:{_key_line(front, key, 2)}"
+
+    for key in REQUIRED_FIELDS:
+        if meta.get(key) in (None, ""):
+            problems.append(f"{path}:1: missing required field '{key}'")
+    unknown = sorted(set(meta) - set(REQUIRED_FIELDS) - set(OPTIONAL_FIELDS))
+    for key in unknown:
+        problems.append(f"{where(key)}: unknown field '{key}' (allowed: see docs/corpus-format.md)")
+
+    doc_id = str(meta.get("id") or "")
+    if doc_id and not ID_RE.match(doc_id):
+        problems.append(f"{where('id')}: id '{doc_id}' must be a slug of a-z, 0-9 and '-'")
+    year = meta.get("year")
+    if year not in (None, ""):
+        if isinstance(year, bool) or not isinstance(year, int):
+            problems.append(f"{where('year')}: year must be a whole number, got {year!r}")
+        elif not 1800 <= year <= date.today().year + 1:
+            problems.append(f"{where('year')}: year {year} is out of range")
+    stype = meta.get("source_type")
+    if stype not in (None, "") and stype not in SOURCE_TYPES:
+        problems.append(
+            f"{where('source_type')}: source_type '{stype}' is not one of {', '.join(SOURCE_TYPES)}"
+        )
+    pmid = meta.get("pmid")
+    if pmid not in (None, "") and not PMID_RE.match(str(pmid)):
+        problems.append(f"{where('pmid')}: pmid must be digits only, got {pmid!r}")
+    doi = meta.get("doi")
+    if doi not in (None, "") and not str(doi).startswith("10."):
+        problems.append(f"{where('doi')}: doi must start with '10.', got {doi!r}")
+    for key in ("authors", "topics", "verified"):
+        value = meta.get(key)
+        if value is not None and not isinstance(value, list | str):
+            problems.append(f"{where(key)}: {key} must be a list")
+    if problems:
+        raise CorpusError(problems)
+
+    body_offset = len("\n".join(lines[: end + 1])) + 1
+    body = text[body_offset:] if body_offset <= len(text) else ""
+    if not body.strip():
+        raise CorpusError([f"{path}:{end + 2}: the note has front matter but no text"])
+
+    def opt(key: str) -> str | None:
+        value = meta.get(key)
+        return None if value in (None, "") else str(value).strip()
+
+    extra = {k: meta[k] for k in ("issue", "provenance", "page_count") if k in meta}
+    return Document(
+        id=doc_id,
+        title=str(meta["title"]).strip(),
+        year=int(meta["year"]),
+        source_type=str(stype),
+        body=body,
+        path=path,
+        body_offset=body_offset,
+        authors=tuple(str(a).strip() for a in _as_list(meta.get("authors"))),
+        journal=opt("journal"),
+        volume=opt("volume"),
+        pages=opt("pages"),
+        pmid=opt("pmid"),
+        doi=opt("doi"),
+        url=opt("url"),
+        topics=tuple(str(t).strip() for t in _as_list(meta.get("topics"))),
+        summary=opt("summary"),
+        verified=tuple(str(v) for v in _as_list(meta.get("verified"))),
+        extra=extra,
+        fingerprint=fingerprint_bytes(raw),
+    )
+
+
+def load_corpus(corpus_dir: Path) -> tuple[list[Document], list[str]]:
+    """Every note under `corpus_dir`, and warnings about files that are not notes.
+
+    Raises CorpusError listing every invalid file (never drops one silently), duplicate ids included.
+    """
+    notes, others = note_paths(corpus_dir)
+    docs: list[Document] = []
+    problems: list[str] = []
+    for path in notes:
+        try:
+            docs.append(parse_note(path))
+        except CorpusError as exc:
+            problems.extend(exc.problems)
+    seen: dict[str, Path] = {}
+    for doc in docs:
+        if doc.id in seen:
+            problems.append(
+                f"{doc.path}:1: duplicate id '{doc.id}' (also used by {seen[doc.id]}); ids must be unique"
+            )
+        else:
+            seen[doc.id] = doc.path
+    if problems:
+        raise CorpusError(problems)
+    if not docs:
+        raise AssistantError(
+            f"no notes found in {corpus_dir}",
+            "add Markdown notes (see docs/corpus-format.md) or pass --corpus DIR",
+        )
+    warnings = [f"{p}: not a note (only .md files are indexed); skipped" for p in others]
+    return docs, warnings
+
+
+def iter_sections(docs: Iterable[Document]) -> Iterable[tuple[str, str]]:
+    """(doc id, `##` section heading) pairs, for checks and coverage tables."""
+    for doc in docs:
+        for match in re.finditer(r"^##\s+(.+?)\s*$", doc.body, re.M):
+            yield doc.id, match.group(1)

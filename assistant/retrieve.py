@@ -1,0 +1,94 @@
+"""Find candidate chunks: dense (FAISS), lexical (BM25), or both fused by reciprocal rank."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .index import SearchIndex
+from .types import Filters
+
+Ranked = list[tuple[int, float]]  # (chunk row, score), best first
+
+
+def allowed_rows(index: SearchIndex, filters: Filters | None) -> np.ndarray | None:
+    """Rows of chunks whose source passes the filters; None when nothing is filtered."""
+    if filters is None or filters.is_empty():
+        return None
+    ok_docs = {doc_id for doc_id, meta in index.sources.items() if filters.allows(meta)}
+    return np.array([i for i, c in enumerate(index.chunks) if c.doc_id in ok_docs], dtype=np.int64)
+
+
+def dense_search(
+    index: SearchIndex, query_vector: np.ndarray, n: int, allowed: np.ndarray | None = None
+) -> Ranked:
+    """Exact inner-product search over normalised vectors."""
+    import faiss
+
+    total = index.dense.ntotal if allowed is None else len(allowed)
+    n = min(n, total)
+    if n <= 0:
+        return []
+    q = np.ascontiguousarray(query_vector.reshape(1, -1), dtype=np.float32)
+    if allowed is None:
+        scores, rows = index.dense.search(q, n)
+    else:
+        params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+        scores, rows = index.dense.search(q, n, params=params)
+    return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
+
+
+def bm25_search(
+    index: SearchIndex, query_tokens: Sequence[str], n: int, allowed: np.ndarray | None = None
+) -> Ranked:
+    """BM25 over chunk texts; only chunks sharing at least one term are returned."""
+    if not query_tokens or not index.chunks:
+        return []
+    scores = np.asarray(index.bm25.get_scores(list(query_tokens)), dtype=np.float32)
+    if allowed is not None:
+        mask = np.full(scores.shape, -np.inf, dtype=np.float32)
+        mask[allowed] = 0.0
+        scores = scores + mask
+    n = min(n, len(scores))
+    top = np.argpartition(-scores, n - 1)[:n]
+    top = top[np.argsort(-scores[top], kind="stable")]
+    return [(int(r), float(scores[r])) for r in top if scores[r] > 0]
+
+
+def reciprocal_rank_fusion(
+    lists: Sequence[Ranked], weights: Sequence[float], k: float = 60.0
+) -> Ranked:
+    """Sum of weight / (k + rank) over the lists each row appears in (ranks from 1)."""
+    fused: dict[int, float] = {}
+    for ranked, weight in zip(lists, weights, strict=True):
+        for rank, (row, _) in enumerate(ranked, start=1):
+            fused[row] = fused.get(row, 0.0) + weight / (k + rank)
+    return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
+
+
+def retrieve(
+    index: SearchIndex,
+    *,
+    mode: str,
+    query_vector: np.ndarray | None,
+    query_tokens: Sequence[str],
+    n: int,
+    candidates: int,
+    rrf_k: float = 60.0,
+    dense_weight: float = 1.0,
+    bm25_weight: float = 1.0,
+    filters: Filters | None = None,
+) -> Ranked:
+    """The best `n` chunk rows for a query in the given mode."""
+    allowed = allowed_rows(index, filters)
+    if mode == "dense":
+        assert query_vector is not None
+        return dense_search(index, query_vector, n, allowed)
+    if mode == "bm25":
+        return bm25_search(index, query_tokens, n, allowed)
+    assert query_vector is not None
+    depth = max(candidates, n)
+    dense = dense_search(index, query_vector, depth, allowed)
+    lexical = bm25_search(index, query_tokens, depth, allowed)
+    return reciprocal_rank_fusion([dense, lexical], [dense_weight, bm25_weight], rrf_k)[:n]
