@@ -126,6 +126,9 @@ def parse_note(path: Path, text: str | None = None) -> Document:
         mark = getattr(exc, "problem_mark", None)
         line = (mark.line + 2) if mark is not None else 2
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        context, cmark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and cmark is not None and mark is not None and cmark.line != mark.line:
+            problem += f" ({context} on line {cmark.line + 2})"
         raise CorpusError([f"{path}:{line}: invalid YAML front matter: {problem}"]) from exc
     if not isinstance(meta, dict):
         raise CorpusError([f"{path}:2: front matter must be a mapping of 'key: value' lines"])

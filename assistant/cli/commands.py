@@ -124,11 +124,28 @@ def sources_cmd(
 
 
 @app.command("settings")
-def settings_cmd() -> None:
-    """Show every setting, its environment variable and default."""
-    table = Table(title="Settings (defaults < ASSISTANT_* environment < command-line flags)")
-    for col in ("environment variable", "default", "description"):
-        table.add_column(col, overflow="fold")
-    for env, default, desc in describe_settings():
-        table.add_row(env, default, desc)
-    console.print(table)
+def settings_cmd(
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Show every setting: its environment variable, current value and description."""
+
+    def run() -> None:
+        current = settings_from(None, None).model_dump(mode="json")
+        rows = [
+            (env, current[env.removeprefix("ASSISTANT_").lower()], default, desc)
+            for env, default, desc in describe_settings()
+        ]
+        if json_out:
+            keys = ("env", "value", "default", "description")
+            print(json.dumps([dict(zip(keys, r, strict=True)) for r in rows]))
+            return
+        table = Table(title="Settings (defaults < ASSISTANT_* environment < command-line flags)")
+        table.add_column("environment variable", no_wrap=True)
+        table.add_column("value", overflow="fold")
+        table.add_column("description", overflow="fold")
+        for env, value, _, desc in rows:
+            table.add_row(env, json.dumps(value), desc)
+        console.print(table)
+
+    guarded(debug, run)

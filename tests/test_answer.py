@@ -1,0 +1,58 @@
+import pytest
+
+from assistant import Assistant
+from assistant.answer import ABSTAIN_MESSAGE, clean
+from assistant.errors import InputError
+
+
+def test_answer_cites_passages(fake_assistant: Assistant):
+    ans = fake_assistant.ask("What was the median time to tumour progression with octreotide?")
+    assert not ans.abstained and ans.answer
+    assert "14.3 months" in ans.answer
+    markers = [int(m) for m in __import__("re").findall(r"\[(\d+)\]", ans.answer)]
+    assert markers and all(1 <= m <= len(ans.passages) for m in markers)
+    cited = ans.passages[markers[0] - 1]
+    assert cited.source["id"] == "octreotide-trial"
+
+
+def test_abstains_when_nothing_is_similar(fake_assistant: Assistant):
+    ans = fake_assistant.ask("Which football club won the league in 1998?")
+    assert ans.abstained and ans.answer is None
+    assert ans.message == ABSTAIN_MESSAGE
+
+
+def test_json_shape(fake_assistant: Assistant):
+    data = fake_assistant.ask("Kidney toxicity of lutetium PRRT", k=2).to_dict()
+    assert set(data) >= {"question", "answer", "abstained", "passages", "timings_ms", "query"}
+    assert len(data["passages"]) == 2
+    p = data["passages"][0]
+    assert set(p) >= {"rank", "score", "chunk_id", "text", "section", "source"}
+    assert set(p["source"]) == {
+        "id", "title", "authors", "journal", "year", "pmid", "doi", "url", "source_type"
+    }  # fmt: skip
+    assert p["source"]["id"] == "prrt-study" and p["chunk_id"].startswith("prrt-study#")
+    assert data["timings_ms"]["total"] >= data["timings_ms"]["embed"] >= 0
+
+
+def test_question_limits(fake_assistant: Assistant):
+    with pytest.raises(InputError, match="empty"):
+        fake_assistant.ask(" \n\t")
+    with pytest.raises(InputError, match="limit"):
+        fake_assistant.ask("liver " * 1000)
+
+
+def test_clean_strips_markdown():
+    assert clean("- **Median** survival was\n 84.7 `months`.") == "Median survival was 84.7 months."
+
+
+def test_sources_and_context(fake_assistant: Assistant):
+    rows = fake_assistant.sources()
+    assert [r["id"] for r in rows] == sorted(r["id"] for r in rows)
+    assert all(r["chunks"] >= 1 for r in rows)
+    full = fake_assistant.source("liver-transplant")
+    assert "Milan criteria" in full["text"]
+    with pytest.raises(InputError, match="unknown source"):
+        fake_assistant.source("nope")
+    chunk_id = fake_assistant.search("Milan criteria")[0].chunk.id
+    ctx = fake_assistant.context(chunk_id)
+    assert ctx["text"] and ctx["source"]["id"] == chunk_id.split("#")[0]

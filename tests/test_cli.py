@@ -1,0 +1,119 @@
+import json
+import re
+from pathlib import Path
+
+import pytest
+from conftest import FakeEmbedder
+from typer.testing import CliRunner
+
+from assistant.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def fake_model(monkeypatch):
+    """Make the CLI load the fake embedder instead of the real model."""
+    fake = FakeEmbedder()
+    monkeypatch.setattr("assistant.assistant.load_embedder", lambda *a, **k: fake)
+    monkeypatch.setattr("assistant.assistant.describe_model", lambda name: (name, fake.fingerprint))
+    monkeypatch.setenv("ASSISTANT_ABSTAIN_THRESHOLD", "0.2")
+    return fake
+
+
+def run(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def paths(corpus_dir: Path, tmp_path: Path) -> list[str]:
+    return ["--corpus", str(corpus_dir), "--index", str(tmp_path / "idx")]
+
+
+def test_index_then_ask_json(fake_model, corpus_dir: Path, tmp_path: Path):
+    result = run("index", *paths(corpus_dir, tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "Indexed 4 sources" in result.stdout
+    result = run("ask", "median time to progression with octreotide", "--json", "-k", "3",
+                 *paths(corpus_dir, tmp_path))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)  # exactly one JSON object
+    assert data["question"] == "median time to progression with octreotide"
+    assert data["abstained"] is False
+    assert re.search(r"\[[123]\]", data["answer"])
+    assert len(data["passages"]) == 3
+    assert data["passages"][0]["source"]["pmid"] == "12345"
+
+
+def test_ask_builds_index_on_first_use_and_prints_rich(fake_model, corpus_dir, tmp_path):
+    result = run("ask", "Milan criteria transplantation", *paths(corpus_dir, tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "Answer" in result.stdout and "Sources" in result.stdout
+    assert (tmp_path / "idx" / "manifest.json").exists()
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
+def test_modes(fake_model, corpus_dir, tmp_path, mode):
+    result = run("ask", "embolization contraindications", "--mode", mode, "--json",
+                 *paths(corpus_dir, tmp_path))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["mode"] == mode
+
+
+def test_user_errors_are_one_line_without_traceback(fake_model, corpus_dir, tmp_path):
+    cases = [
+        (["ask", "   ", *paths(corpus_dir, tmp_path)], "question is empty"),
+        (["ask", "x", "--mode", "fuzzy", *paths(corpus_dir, tmp_path)], "unknown mode"),
+        (["ask", "x", "--corpus", str(tmp_path / "missing"), "--index", str(tmp_path / "i")],
+         "corpus folder not found"),
+    ]  # fmt: skip
+    for args, fragment in cases:
+        result = run(*args)
+        assert result.exit_code == 1, (args, result.output)
+        assert fragment in result.stderr
+        assert "Traceback" not in result.output
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_mismatched_index_names_the_command(fake_model, corpus_dir, tmp_path, monkeypatch):
+    assert run("index", *paths(corpus_dir, tmp_path)).exit_code == 0
+    other = FakeEmbedder(name="another", dimension=16)
+    monkeypatch.setattr("assistant.assistant.load_embedder", lambda *a, **k: other)
+    monkeypatch.setattr("assistant.assistant.describe_model", lambda n: (n, other.fingerprint))
+    result = run("ask", "octreotide", *paths(corpus_dir, tmp_path))
+    assert result.exit_code == 1
+    assert "assistant index --force" in result.stderr
+
+
+def test_bad_corpus_file_lists_file_and_line(fake_model, corpus_dir, tmp_path):
+    (corpus_dir / "broken.md").write_text("---\nid: broken\ntitle: B\nyear: soon\n"
+                                          "source_type: rct\n---\n\ntext\n")  # fmt: skip
+    result = run("index", *paths(corpus_dir, tmp_path))
+    assert result.exit_code == 1
+    assert f"{corpus_dir / 'broken.md'}:4: year must be a whole number" in result.stderr
+
+
+def test_debug_shows_traceback(fake_model, corpus_dir, tmp_path):
+    result = run("ask", "x", "--debug", "--corpus", str(tmp_path / "missing"),
+                 "--index", str(tmp_path / "i"))  # fmt: skip
+    assert result.exit_code == 1
+    assert "Traceback" in result.stderr
+
+
+def test_env_settings_are_read(fake_model, corpus_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("ASSISTANT_CORPUS_DIR", str(corpus_dir))
+    monkeypatch.setenv("ASSISTANT_INDEX_DIR", str(tmp_path / "env-index"))
+    monkeypatch.setenv("ASSISTANT_TOP_K", "2")
+    result = run("ask", "lutetium kidney", "--json")
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.stdout)["passages"]) == 2
+    assert (tmp_path / "env-index" / "manifest.json").exists()
+    bad = runner.invoke(app, ["ask", "x"], env={"ASSISTANT_TOP_K": "0"})
+    assert bad.exit_code == 1 and "top_k" in bad.stderr
+
+
+def test_sources_and_settings_commands(fake_model, corpus_dir, tmp_path):
+    result = run("sources", "--json", *paths(corpus_dir, tmp_path))
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.stdout)) == 4
+    result = run("settings")
+    assert result.exit_code == 0 and "ASSISTANT_ABSTAIN_THRESHOLD" in result.stdout

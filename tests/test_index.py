@@ -1,0 +1,147 @@
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import FakeEmbedder
+
+from assistant import Assistant, Settings
+from assistant.errors import AssistantError, IndexStateError
+from assistant.index import FORMAT_VERSION, load_index, read_manifest
+
+
+def test_build_writes_self_describing_manifest(fake_assistant: Assistant, settings: Settings):
+    manifest = read_manifest(settings.index_dir)
+    assert manifest["format_version"] == FORMAT_VERSION
+    assert manifest["model"] == {
+        "name": "fake-embedder",
+        "dimension": 64,
+        "fingerprint": fake_assistant.embedder.fingerprint,
+    }
+    assert manifest["chunker"] == settings.chunker_config()
+    assert manifest["counts"]["documents"] == 4
+    assert manifest["counts"]["chunks"] == len(fake_assistant.index.chunks) > 4
+    assert set(manifest["corpus"]["documents"]) == {
+        "octreotide-trial", "liver-transplant", "embolization-review", "prrt-study"
+    }  # fmt: skip
+    assert "faiss-cpu" in manifest["libraries"] and "created_at" in manifest
+    for name in ("dense.faiss", "chunks.jsonl", "sources.json", "bm25"):
+        assert (settings.index_dir / name).exists()
+
+
+def test_saved_index_round_trips(fake_assistant: Assistant, settings: Settings):
+    loaded = load_index(settings.index_dir)
+    assert [c.id for c in loaded.chunks] == [c.id for c in fake_assistant.index.chunks]
+    assert np.allclose(loaded.vectors, fake_assistant.index.vectors)
+
+
+def test_other_model_is_refused_with_rebuild_command(fake_assistant: Assistant, settings: Settings):
+    other = Assistant(settings, embedder=FakeEmbedder(dimension=32, name="other-model"))
+    with pytest.raises(IndexStateError) as info:
+        other.load()
+    assert "other-model" in str(info.value)
+    assert f"assistant index --force --index {settings.index_dir}" in info.value.hint
+
+
+def test_other_format_version_is_refused(fake_assistant: Assistant, settings: Settings):
+    path = settings.index_dir / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["format_version"] = 999
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(IndexStateError, match="format version 999"):
+        Assistant(settings, embedder=FakeEmbedder()).load()
+
+
+def test_corpus_change_is_detected_and_rebuilt_incrementally(
+    fake_assistant: Assistant, settings: Settings, corpus_dir: Path
+):
+    note = corpus_dir / "prrt-study.md"
+    note.write_text(note.read_text().replace("65%", "66%"), encoding="utf-8")
+    (corpus_dir / "embolization-review.md").unlink()
+    embedder = FakeEmbedder()
+    again = Assistant(settings, embedder=embedder)
+    again.load()
+    report = again.last_build
+    assert report is not None
+    assert report.changed == ["prrt-study"] and report.removed == ["embolization-review"]
+    assert report.added == []
+    prrt_chunks = sum(1 for c in again.index.chunks if c.doc_id == "prrt-study")
+    assert embedder.embedded == prrt_chunks == report.embedded_chunks
+    assert "66%" in " ".join(c.text for c in again.index.chunks)
+
+
+def test_no_rebuild_uses_stale_index_with_warning(
+    fake_assistant: Assistant, settings: Settings, corpus_dir: Path
+):
+    note = corpus_dir / "prrt-study.md"
+    note.write_text(note.read_text().replace("65%", "66%"), encoding="utf-8")
+    stale = Assistant(settings, embedder=FakeEmbedder())
+    stale.load(rebuild=False)
+    assert stale.last_build is None
+    assert any("corpus changed" in w for w in stale.warnings)
+
+
+def test_incremental_equals_full_rebuild(
+    fake_assistant: Assistant, settings: Settings, corpus_dir: Path, tmp_path: Path
+):
+    note = corpus_dir / "liver-transplant.md"
+    note.write_text(note.read_text() + "\nAn added closing sentence about Milan.\n")
+    incremental = Assistant(settings, embedder=FakeEmbedder())
+    incremental.build()
+    full_settings = settings.model_copy(update={"index_dir": tmp_path / "full"})
+    full = Assistant(full_settings, embedder=FakeEmbedder())
+    full.build(force=True)
+    a, b = incremental.index, full.index
+    assert [c.to_dict() for c in a.chunks] == [c.to_dict() for c in b.chunks]
+    assert np.allclose(a.vectors, b.vectors, atol=1e-6)
+    assert a.doc_freq == b.doc_freq
+    q = "Milan criteria transplantation"
+    assert [p.chunk.id for p in incremental.search(q)] == [p.chunk.id for p in full.search(q)]
+
+
+def test_interrupted_build_leaves_previous_index(
+    fake_assistant: Assistant, settings: Settings, corpus_dir: Path, monkeypatch
+):
+    before = (settings.index_dir / "manifest.json").read_text()
+    note = corpus_dir / "prrt-study.md"
+    note.write_text(note.read_text().replace("65%", "67%"), encoding="utf-8")
+
+    class Boom(RuntimeError):
+        pass
+
+    def explode(*args, **kwargs):
+        raise Boom("interrupted while writing")
+
+    import faiss
+
+    monkeypatch.setattr(faiss, "write_index", explode)
+    with pytest.raises(Boom):
+        Assistant(settings, embedder=FakeEmbedder()).build()
+    assert (settings.index_dir / "manifest.json").read_text() == before
+    leftovers = [p for p in settings.index_dir.parent.iterdir() if p.name.startswith(".index")]
+    assert leftovers == []
+    assert load_index(settings.index_dir).manifest["counts"]["documents"] == 4
+
+
+def test_damaged_index_names_the_fix(fake_assistant: Assistant, settings: Settings):
+    (settings.index_dir / "chunks.jsonl").write_text("not json\n")
+    with pytest.raises(IndexStateError, match="damaged") as info:
+        load_index(settings.index_dir)
+    assert "assistant index --force" in info.value.hint
+
+
+def test_missing_index_without_auto_rebuild(settings: Settings):
+    s = settings.model_copy(update={"auto_rebuild": False})
+    with pytest.raises(AssistantError, match="no index") as info:
+        Assistant(s, embedder=FakeEmbedder()).load()
+    assert "assistant index" in info.value.hint
+
+
+def test_readme_in_index_folder_survives_rebuild(fake_assistant: Assistant, settings: Settings):
+    (settings.index_dir / "README.md").write_text("keep me")
+    fake_assistant.build(force=True)
+    assert (settings.index_dir / "README.md").read_text() == "keep me"
+    shutil.rmtree(settings.index_dir)
+    fake_assistant.build()
+    assert (settings.index_dir / "manifest.json").exists()

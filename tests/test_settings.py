@@ -1,0 +1,40 @@
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from assistant.settings import Settings, describe_settings, load_settings
+
+
+def test_every_field_is_described():
+    for name, info in Settings.model_fields.items():
+        assert info.description, f"setting {name} has no description"
+    assert len(describe_settings()) == len(Settings.model_fields)
+
+
+def test_precedence_defaults_env_flags(monkeypatch, tmp_path: Path):
+    assert Settings().top_k == 5
+    monkeypatch.setenv("ASSISTANT_TOP_K", "7")
+    monkeypatch.setenv("ASSISTANT_CORPUS_DIR", str(tmp_path))
+    assert Settings().top_k == 7
+    assert Settings().corpus_dir == tmp_path
+    assert load_settings(top_k=9).top_k == 9
+    assert load_settings(top_k=None).top_k == 7  # an unset flag does not override
+
+
+def test_invalid_values_are_refused(monkeypatch):
+    with pytest.raises(ValidationError):
+        Settings(mode="fuzzy")
+    with pytest.raises(ValidationError):
+        Settings(chunk_max_tokens=50, chunk_overlap_tokens=60)
+    monkeypatch.setenv("ASSISTANT_TOP_K", "many")
+    with pytest.raises(ValidationError):
+        Settings()
+
+
+def test_list_and_optional_fields_from_env(monkeypatch):
+    monkeypatch.setenv("ASSISTANT_CORS_ORIGINS", "https://a.example, https://b.example")
+    monkeypatch.setenv("ASSISTANT_BM25_STEMMER", "none")
+    s = Settings()
+    assert s.cors_origins == ["https://a.example", "https://b.example"]
+    assert s.bm25_stemmer is None
