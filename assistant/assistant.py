@@ -59,7 +59,13 @@ class Assistant:
             if self._embedder is None:
                 self._report("load-model", 0, 1)
                 s = self.settings
-                self._embedder = load_embedder(s.embedding_model, s.device, s.batch_size)
+                self._embedder = load_embedder(
+                    s.embedding_model,
+                    s.device,
+                    s.batch_size,
+                    query_threads=s.query_threads,
+                    index_threads=s.index_threads,
+                )
                 self._report("load-model", 1, 1)
             return self._embedder
 

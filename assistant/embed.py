@@ -74,7 +74,14 @@ def model_fingerprint(name: str, folder: Path | None) -> str:
 class SentenceTransformerEmbedder:
     """A sentence-transformers model, loaded once, encoding on the CPU by default."""
 
-    def __init__(self, model_name: str, device: str = "cpu", batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        model_name: str,
+        device: str = "cpu",
+        batch_size: int = 64,
+        query_threads: int = 1,
+        index_threads: int | None = None,
+    ) -> None:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -93,18 +100,43 @@ class SentenceTransformerEmbedder:
             ) from exc
         self.name = model_name
         self.batch_size = batch_size
-        get_dim = getattr(self.model, "get_embedding_dimension", None) or getattr(
-            self.model, "get_sentence_embedding_dimension"
+        self.query_threads = query_threads
+        self.index_threads = index_threads or os.cpu_count() or 1
+        self._set_threads(self.query_threads)
+        get_dim = (
+            getattr(self.model, "get_embedding_dimension", None)
+            or self.model.get_sentence_embedding_dimension
         )
         dim = get_dim()
         self.dimension = int(dim) if dim else int(self.embed_query("probe").shape[0])
         self.fingerprint = model_fingerprint(model_name, folder)
 
+    @staticmethod
+    def _set_threads(n: int) -> None:
+        import torch
+
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(n)
+
     def embed_documents(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
-        """Encode in blocks sorted by length (so padding stays small), reporting progress."""
+        """Encode in blocks sorted by length (so padding stays small), reporting progress.
+
+        Uses `index_threads` CPU threads while it runs; single queries use `query_threads`
+        (one thread: two threads double, and under load multiply, single-query latency).
+        """
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         if not texts:
             return out
+        self._set_threads(self.index_threads)
+        try:
+            self._encode_blocks(texts, out, progress)
+        finally:
+            self._set_threads(self.query_threads)
+        return out
+
+    def _encode_blocks(
+        self, texts: Sequence[str], out: np.ndarray, progress: Progress | None
+    ) -> None:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
         block = self.batch_size * 4
         done = 0
@@ -121,7 +153,6 @@ class SentenceTransformerEmbedder:
             done += len(idx)
             if progress:
                 progress(done, len(texts))
-        return out
 
     def embed_query(self, text: str) -> np.ndarray:
         vec = self.model.encode(
@@ -130,9 +161,17 @@ class SentenceTransformerEmbedder:
         return vec[0].astype(np.float32)
 
 
-def load_embedder(model_name: str, device: str = "cpu", batch_size: int = 64) -> Embedder:
+def load_embedder(
+    model_name: str,
+    device: str = "cpu",
+    batch_size: int = 64,
+    query_threads: int = 1,
+    index_threads: int | None = None,
+) -> Embedder:
     """The embedder for a model name or path."""
-    return SentenceTransformerEmbedder(model_name, device=device, batch_size=batch_size)
+    return SentenceTransformerEmbedder(
+        model_name, device, batch_size, query_threads=query_threads, index_threads=index_threads
+    )
 
 
 def describe_model(model_name: str) -> tuple[str, str]:
