@@ -49,6 +49,15 @@ class Settings(BaseSettings):
     )
     device: str = Field(default="cpu", description="Torch device for the embedding model.")
     batch_size: int = Field(default=64, ge=1, le=4096, description="Encoding batch size.")
+    query_threads: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="CPU threads for encoding one question (more threads slow single queries).",
+    )
+    index_threads: int | None = Field(
+        default=None, ge=1, le=256, description="CPU threads while building the index (all cores)."
+    )
 
     # --- chunking
     chunk_max_tokens: int = Field(
@@ -138,6 +147,45 @@ class Settings(BaseSettings):
     log_questions: bool = Field(
         default=False,
         description="Write question text to the logs (off: clinicians may type patient details).",
+    )
+    api_workers: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Questions the API encodes at once (threads); further requests wait in line.",
+    )
+
+    # --- corpus ingestion (assistant corpus ...)
+    pubmed_base_url: str = Field(
+        default="https://eutils.ncbi.nlm.nih.gov/entrez/eutils/",
+        description="Base URL of NCBI E-utilities used by `assistant corpus fetch-pubmed`.",
+    )
+    ncbi_api_key: str | None = Field(
+        default=None,
+        description="NCBI API key: raises the E-utilities rate limit from 3 to 10 requests/s.",
+    )
+    ncbi_email: str | None = Field(
+        default=None, description="Contact e-mail sent to NCBI with every E-utilities request."
+    )
+    pubmed_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds to wait for one E-utilities response."
+    )
+    pubmed_retries: int = Field(
+        default=3, ge=0, le=10, description="Retries of a failed E-utilities request."
+    )
+    pubmed_backoff: float = Field(
+        default=1.0,
+        ge=0,
+        description="First back-off delay in seconds between retries (doubled each retry).",
+    )
+
+    # --- evaluation
+    beir_cache_dir: Path | None = Field(
+        default=None,
+        description=(
+            "Where `assistant eval --beir` caches benchmark indexes, one folder per fingerprint "
+            "of data, model and chunker (default: ~/.cache/net-liver-assistant/beir)."
+        ),
     )
 
     # --- diagnostics
