@@ -48,8 +48,8 @@ def compose_answer(
     for p in passages[:from_passages]:
         for order, (s, e) in enumerate(sentence_spans(p.chunk.text)):
             sentence = clean(p.chunk.text[s:e])
-            if len(sentence) < 25:
-                continue
+            if len(sentence) < 25 or not re.match(r"[\"'(\[]?[A-Z0-9]", sentence):
+                continue  # too short, or a fragment (a list item continuing a sentence)
             hits = terms & set(tokenize(sentence))
             if not hits:
                 continue
