@@ -133,7 +133,12 @@ def chunk_document(doc: Document, max_tokens: int = 180, overlap_tokens: int = 4
             window = [units[i]]
             size = units[i].tokens
             j = i + 1
-            while j < len(units) and size + units[j].tokens <= max_tokens:
+            # a window never crosses a page boundary, so every passage cites one page
+            while (
+                j < len(units)
+                and size + units[j].tokens <= max_tokens
+                and units[j].page == units[i].page
+            ):
                 window.append(units[j])
                 size += units[j].tokens
                 j += 1
@@ -156,7 +161,11 @@ def chunk_document(doc: Document, max_tokens: int = 180, overlap_tokens: int = 4
             # step back over trailing sentences that fit in the overlap, but always advance
             back = j
             carried = 0
-            while back - 1 > i and carried + units[back - 1].tokens <= overlap_tokens:
+            while (
+                back - 1 > i
+                and carried + units[back - 1].tokens <= overlap_tokens
+                and units[back - 1].page == units[j].page
+            ):
                 back -= 1
                 carried += units[back].tokens
             i = back

@@ -82,3 +82,18 @@ def test_embedding_text_has_title_and_section(corpus_dir: Path):
     chunk = chunk_document(doc)[1]
     text = embedding_text(chunk, doc.title)
     assert text.startswith(f"{doc.title}. {chunk.section}.")
+
+
+def test_windows_do_not_cross_pages(tmp_path: Path):
+    note = tmp_path / "pages.md"
+    note.write_text(
+        "---\nid: pages\ntitle: Pages\nyear: 2000\nsource_type: other\n---\n\n"
+        "<!-- page: 1 -->\nEnd of the first page.\n<!-- page: 2 -->\n"
+        "Top of the second page continues.\nMore on page two.\n",
+        encoding="utf-8",
+    )
+    chunks = chunk_document(parse_note(note), max_tokens=200, overlap_tokens=20)
+    assert [(c.page, c.text.splitlines()[0]) for c in chunks] == [
+        (1, "End of the first page."),
+        (2, "Top of the second page continues."),
+    ]

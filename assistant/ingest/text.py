@@ -1,0 +1,69 @@
+"""Plain text and Markdown: notes in our format keep their front matter; other text gets ours."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..corpus import OPTIONAL_FIELDS, REQUIRED_FIELDS, parse_note
+from ..errors import CorpusError
+from .base import IngestError, Record, decode_text, safe_line, sha256_hex
+
+HEADING_RE = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.M)
+
+
+def _front_matter(text: str) -> dict[str, Any] | None:
+    """The YAML front matter of a note, or None when the text has none."""
+    if not text.startswith("---"):
+        return None
+    lines = text.split("\n")
+    end = next((i for i in range(1, len(lines)) if lines[i].strip() in {"---", "..."}), None)
+    if end is None:
+        return None
+    try:
+        meta = yaml.safe_load("\n".join(lines[1:end]))
+    except yaml.YAMLError:
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def read_markdown(path: Path, data: bytes) -> Record:
+    """A Markdown note. With front matter it must be a valid note in our format (checked here)."""
+    text = decode_text(data, path).replace("\r\n", "\n")
+    meta = _front_matter(text)
+    if meta is not None:
+        try:
+            doc = parse_note(path, text)
+        except CorpusError as exc:
+            raise IngestError(
+                path,
+                "; ".join(p.split(": ", 1)[-1] for p in exc.problems[:3]),
+                "fix the front matter (see docs/corpus-format.md) and add it again",
+            ) from exc
+        known = set(REQUIRED_FIELDS) | set(OPTIONAL_FIELDS)
+        kept = {k: v for k, v in meta.items() if k in known and k != "provenance"}
+        return Record(meta=kept, body=doc.body.lstrip("\n"), fmt="markdown",
+                      source_name=path.name, sha256=sha256_hex(data))  # fmt: skip
+    body = text.strip("\n") + "\n"
+    found: dict[str, Any] = {}
+    heading = HEADING_RE.search(body)
+    if heading:
+        found["title_guess"] = heading.group(1).strip()
+    return Record(meta=found, body=body, fmt="markdown", source_name=path.name,
+                  sha256=sha256_hex(data))  # fmt: skip
+
+
+def read_text(path: Path, data: bytes) -> Record:
+    """Plain text: paragraphs kept; the first line is offered as a title guess."""
+    text = decode_text(data, path).replace("\r\n", "\n").replace("\r", "\n")
+    lines = [safe_line(line.rstrip()) for line in text.strip("\n").split("\n")]
+    body = "\n".join(lines).strip("\n") + "\n"
+    first = next((ln.strip() for ln in lines if ln.strip()), "")
+    meta: dict[str, Any] = {}
+    if 5 <= len(first) <= 300:
+        meta["title_guess"] = first.lstrip("\\")
+    return Record(meta=meta, body=body, fmt="text", source_name=path.name,
+                  sha256=sha256_hex(data))  # fmt: skip
