@@ -12,47 +12,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from ..citation import citation, identifier, short_authors
 from ..lexical import STOPWORDS, TOKEN_RE
 from ..types import Answer, Passage
-
-
-def short_authors(authors: Sequence[str] | None) -> str:
-    """'Rinke A et al.' style first-author label."""
-    if not authors:
-        return "—"
-    first = str(authors[0]).replace(" et al.", "").replace(" et al", "")
-    return first if len(authors) == 1 else f"{first} et al."
-
-
-def identifier(source: dict[str, Any]) -> str:
-    """PMID and/or DOI as one label."""
-    parts = []
-    if source.get("pmid"):
-        parts.append(f"PMID {source['pmid']}")
-    if source.get("doi"):
-        parts.append(f"doi:{source['doi']}")
-    return "; ".join(parts) or "—"
-
-
-def citation(source: dict[str, Any]) -> str:
-    """A full reference line: authors, title, journal year;volume:pages, identifiers."""
-    authors = ", ".join(source.get("authors") or []) or "Anonymous"
-    text = f"{authors}. {source.get('title', '').rstrip('.')}."
-    journal = source.get("journal")
-    if journal:
-        text += f" {journal}"
-    text += f" {source.get('year')}"
-    if source.get("volume"):
-        text += f";{source['volume']}"
-        if source.get("pages"):
-            text += f":{source['pages']}"
-    text += "."
-    ident = identifier(source)
-    if ident != "—":
-        text += f" {ident}."
-    if source.get("url"):
-        text += f" {source['url']}"
-    return text
 
 
 def query_terms(query: str) -> list[str]:
@@ -112,3 +74,55 @@ def render_answer(console: Console, ans: Answer, show_passages: bool = True) -> 
     if show_passages:
         terms = query_terms(ans.query)
         console.print(Group(*(passage_panel(p, terms) for p in ans.passages)))
+
+
+# ----------------------------------------------------------------- chat shell additions
+def full_sources_table(
+    rows: Sequence[tuple[Sequence[int], dict[str, Any]]], title: str = "Sources"
+) -> Table:
+    """Each source once: the passages it supplied, its type and full citation (`/sources`)."""
+    table = Table(title=title, title_justify="left", expand=False)
+    table.add_column("passages", justify="right")
+    table.add_column("type")
+    table.add_column("reference", overflow="fold")
+    for ranks, source in rows:
+        table.add_row(", ".join(str(r) for r in ranks), escape(source.get("source_type") or "—"),
+                      escape(citation(source)))  # fmt: skip
+    return table
+
+
+def context_panel(ctx: dict[str, Any], terms: Sequence[str]) -> Panel:
+    """`/show N`: the passage (highlighted) between the text around it, under its citation."""
+    page = f", page {ctx['page']}" if ctx.get("page") is not None else ""
+    src = ctx["source"]
+    body = Text()
+    body.append((ctx.get("citation") or citation(src)) + "\n", style="italic")
+    body.append(f"Section: {ctx.get('section') or '—'}{page}\n\n", style="bold")
+    before = re.sub(r"[ \t]+", " ", ctx.get("before", "")).strip()
+    after = re.sub(r"[ \t]+", " ", ctx.get("after", "")).strip()
+    if before:
+        body.append("… " + before + "\n\n", style="dim")
+    passage = highlight(re.sub(r"[ \t]+", " ", ctx["text"].strip()), terms)
+    passage.stylize("on grey11")
+    body.append_text(passage)
+    if after:
+        body.append("\n\n" + after + " …", style="dim")
+    title = (
+        f"[{ctx.get('rank', '?')}] {escape(short_authors(src.get('authors')))} {src.get('year')}"
+    )
+    return Panel(
+        body,
+        title=title,
+        title_align="left",
+        border_style="cyan",
+    )
+
+
+def commands_table(commands: dict[str, str]) -> Table:
+    """The chat shell's commands and what they do (`/help`)."""
+    table = Table(show_header=False, box=None, padding=(0, 2))
+    table.add_column(style="bold cyan", no_wrap=True)
+    table.add_column()
+    for name, text in commands.items():
+        table.add_row(escape(name), escape(text))
+    return table

@@ -1,0 +1,430 @@
+"""Conversation state of the chat shell, testable without a terminal.
+
+A `ChatSession` holds the turns of one conversation, the active filters and retrieval mode, and
+the pages of results of the current question. It parses `/filter` and slash commands, and writes
+the transcript as Markdown with a numbered reference list. The shell only draws what it returns.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .assistant import Assistant
+from .citation import citation, identifier, short_authors
+from .errors import InputError
+from .types import MODES, SOURCE_TYPES, Answer, Filters, Passage
+
+DISCLAIMER = (
+    "This tool retrieves and quotes published literature on neuroendocrine liver metastases. "
+    "It is not a substitute for clinical judgement: check the cited sources before acting."
+)
+
+COMMANDS: dict[str, str] = {
+    "/help": "this list",
+    "/sources": "the last answer's sources in full",
+    "/show N": "passage N in its place in the source, with the full citation",
+    "/more": "next results for the same question",
+    "/filter": "e.g. /filter year>=2009 type=rct,guideline  ·  /filter off  ·  /filter (show)",
+    "/mode": "/mode hybrid|dense|bm25 (no argument: show the current mode)",
+    "/history": "the questions so far and the queries searched",
+    "/export FILE.md": "the transcript with a numbered reference list",
+    "/new": "forget the conversation (filters and mode stay)",
+    "/quit": "leave (also Ctrl-D)",
+}
+COMMAND_NAMES = tuple(c.split()[0] for c in COMMANDS)
+_FILTER_RE = re.compile(r"^(year|type|types)\s*(>=|<=|=|>|<)\s*(.+)$", re.I)
+_MARKER_RE = re.compile(r"\[(\d+)\]")
+
+
+@dataclass
+class Turn:
+    """One question of the conversation and every page of results shown for it."""
+
+    question: str
+    answer: Answer
+    history: list[dict[str, str]]  # the conversation before this question
+    filters: Filters
+    mode: str
+    pages: list[list[Passage]] = field(default_factory=list)
+
+    @property
+    def passages(self) -> list[Passage]:
+        """Every passage shown for this question, in rank order."""
+        return [p for page in self.pages for p in page]
+
+
+def parse_command(line: str) -> tuple[str, str]:
+    """('/name', 'argument') for a slash command line; the name is lower-cased."""
+    head, _, arg = line.strip().partition(" ")
+    return head.lower(), arg.strip()
+
+
+def command_hint(name: str) -> str:
+    """A one-line hint for an unknown command, naming the closest known one."""
+    close = difflib.get_close_matches(name.lower(), COMMAND_NAMES, n=1, cutoff=0.5)
+    guess = f"did you mean {close[0]}? " if close else ""
+    return f"unknown command {name}: {guess}type /help for the list"
+
+
+def parse_filter(text: str) -> Filters:
+    """Filters from `/filter` arguments such as `year>=2009 type=rct,guideline`.
+
+    Year accepts `>=`, `<=`, `>`, `<`, `=` with one year or a range (`year=2009-2015`); type takes
+    comma-separated source types. `off` (or nothing) clears every filter.
+    """
+    text = text.strip()
+    if not text or text.lower() in {"off", "none", "clear"}:
+        return Filters()
+    year_min: int | None = None
+    year_max: int | None = None
+    types: list[str] = []
+    # "type = rct, guideline" -> "type=rct,guideline"
+    compact = re.sub(r"\s*(>=|<=|=|>|<|,)\s*", r"\1", text)
+    for part in compact.split():
+        match = _FILTER_RE.match(part)
+        if not match:
+            raise InputError(
+                f"cannot read the filter '{part}'",
+                "write e.g. /filter year>=2009 type=rct,guideline (or /filter off)",
+            )
+        key, op, value = match.group(1).lower(), match.group(2), match.group(3)
+        if key == "year":
+            lo, hi = _parse_years(op, value, part)
+            year_min = lo if lo is not None else year_min
+            year_max = hi if hi is not None else year_max
+        else:
+            if op != "=":
+                raise InputError(f"'{part}': use type=…", "e.g. /filter type=rct,guideline")
+            for name in filter(None, (v.strip().lower() for v in value.split(","))):
+                if name not in SOURCE_TYPES:
+                    raise InputError(
+                        f"unknown source type '{name}'",
+                        f"use one or more of: {', '.join(SOURCE_TYPES)}",
+                    )
+                if name not in types:
+                    types.append(name)
+    if year_min is not None and year_max is not None and year_min > year_max:
+        raise InputError(
+            f"the year range {year_min}–{year_max} is empty", "put the earlier year first"
+        )
+    return Filters(year_min=year_min, year_max=year_max, source_types=tuple(types))
+
+
+def _parse_years(op: str, value: str, part: str) -> tuple[int | None, int | None]:
+    """(min, max) years for one `year` clause."""
+    match = re.fullmatch(r"(\d{4})(?:(?:-|\.\.)(\d{4}))?", value)
+    if not match or (match.group(2) and op != "="):
+        raise InputError(
+            f"cannot read the year in '{part}'",
+            "write a four-digit year, e.g. year>=2009, year<2015 or year=2009-2015",
+        )
+    first = int(match.group(1))
+    if match.group(2):
+        return first, int(match.group(2))
+    return {
+        ">=": (first, None),
+        ">": (first + 1, None),
+        "<=": (None, first),
+        "<": (None, first - 1),
+        "=": (first, first),
+    }[op]
+
+
+def describe_filters(filters: Filters) -> str:
+    """'year ≥ 2009, type rct/guideline' or 'none'."""
+    parts = []
+    if filters.year_min is not None and filters.year_min == filters.year_max:
+        parts.append(f"year {filters.year_min}")
+    else:
+        if filters.year_min is not None:
+            parts.append(f"year ≥ {filters.year_min}")
+        if filters.year_max is not None:
+            parts.append(f"year ≤ {filters.year_max}")
+    if filters.source_types:
+        parts.append("type " + "/".join(filters.source_types))
+    return ", ".join(parts) or "none"
+
+
+class ChatSession:
+    """One conversation with the assistant: turns, filters, mode and paging."""
+
+    def __init__(self, assistant: Assistant, k: int | None = None, mode: str | None = None) -> None:
+        self.assistant = assistant
+        self.k = k or assistant.settings.top_k
+        self.mode = mode or assistant.settings.mode
+        if self.mode not in MODES:
+            raise InputError(f"unknown mode '{self.mode}'", f"use one of: {', '.join(MODES)}")
+        self.filters = Filters()
+        self.turns: list[Turn] = []
+
+    # ---------------------------------------------------------------- state
+    @property
+    def history(self) -> list[dict[str, str]]:
+        """The conversation as role/content messages (what the HTTP API takes)."""
+        out: list[dict[str, str]] = []
+        for turn in self.turns:
+            out.append({"role": "user", "content": turn.question})
+            ans = turn.answer
+            out.append({"role": "assistant", "content": ans.answer or ans.message or ""})
+        return out
+
+    @property
+    def last(self) -> Turn | None:
+        """The current question's turn, if any."""
+        return self.turns[-1] if self.turns else None
+
+    def new(self) -> None:
+        """Forget the conversation (filters and mode are kept)."""
+        self.turns.clear()
+
+    def set_mode(self, mode: str) -> str:
+        """Switch the retrieval mode for the next questions."""
+        mode = mode.strip().lower()
+        if mode not in MODES:
+            raise InputError(f"unknown mode '{mode}'", f"use /mode {'|'.join(MODES)}")
+        self.mode = mode
+        return mode
+
+    def set_filter(self, text: str) -> Filters:
+        """Apply `/filter` arguments (replacing the previous filters); `off` clears them."""
+        self.filters = parse_filter(text)
+        return self.filters
+
+    # ---------------------------------------------------------------- asking
+    def ask(self, question: str) -> Answer:
+        """Answer a question in the context of the conversation so far."""
+        history = self.history
+        answer = self.assistant.ask(
+            question, k=self.k, mode=self.mode, history=history, filters=self.filters
+        )
+        turn = Turn(
+            question=answer.question,
+            answer=answer,
+            history=history,
+            filters=self.filters,
+            mode=self.mode,
+            pages=[answer.passages],
+        )
+        self.turns.append(turn)
+        return answer
+
+    def more(self) -> list[Passage]:
+        """The next page of passages for the last question (empty when there are no more)."""
+        turn = self.last
+        if turn is None:
+            raise InputError("there is no question yet", "ask one first, then /more")
+        offset = len(turn.passages)
+        passages = self.assistant.search(
+            turn.answer.query, k=self.k, mode=turn.mode, filters=turn.filters, offset=offset
+        )
+        if passages:
+            turn.pages.append(passages)
+        return passages
+
+    def passage(self, n: int | str) -> Passage:
+        """Passage number `n` of the current question (any page shown so far)."""
+        turn = self.last
+        if turn is None:
+            raise InputError("there is no answer yet", "ask a question first, then /show N")
+        shown = turn.passages
+        try:
+            number = int(str(n).strip().lstrip("[").rstrip("]"))
+        except ValueError:
+            raise InputError(
+                f"'/show {n}' needs a passage number", f"e.g. /show 1 (1–{len(shown)})"
+            ) from None
+        for p in shown:
+            if p.rank == number:
+                return p
+        span = f"1–{len(shown)}" if shown else "none"
+        raise InputError(f"there is no passage {number}", f"the passages shown are {span}")
+
+    def show(self, n: int | str) -> dict[str, Any]:
+        """Passage `n` in its place in the source: section, surrounding text, full citation."""
+        p = self.passage(n)
+        out = self.assistant.context(p.chunk.id)
+        out["rank"] = p.rank
+        out["citation"] = citation(out["source"])
+        return out
+
+    def rephrase_hint(self, answer: Answer) -> str:
+        """What to try after an abstention, given the conversation state."""
+        tips = []
+        if not self.filters.is_empty():
+            tips.append(
+                f"widen or remove the filter ({describe_filters(self.filters)}): /filter off"
+            )
+        if answer.query != answer.question:
+            tips.append("ask the full question instead of a follow-up, or /new to start over")
+        if self.mode != "hybrid":
+            tips.append("try /mode hybrid")
+        tips.append("name the treatment, tumour site or outcome you mean")
+        return "; ".join(tips)
+
+    def full_source(self, p: Passage) -> dict[str, Any]:
+        """The complete metadata of a passage's source (volume, pages…) when the index has it."""
+        try:
+            return dict(self.assistant.index.sources.get(p.chunk.doc_id) or p.source)
+        except Exception:  # noqa: BLE001 - fall back to what the passage carries
+            return dict(p.source)
+
+    def sources(self) -> list[tuple[list[int], dict[str, Any]]]:
+        """The current question's sources, once each: (passage numbers, full metadata)."""
+        turn = self.last
+        if turn is None:
+            raise InputError("there are no sources yet", "ask a question first, then /sources")
+        grouped: dict[str, tuple[list[int], dict[str, Any]]] = {}
+        for p in turn.passages:
+            entry = grouped.setdefault(p.chunk.doc_id, ([], self.full_source(p)))
+            entry[0].append(p.rank)
+        return list(grouped.values())
+
+    # ---------------------------------------------------------------- transcript
+    def history_rows(self) -> list[tuple[int, str, str]]:
+        """(number, question, searched query) for each question so far."""
+        return [(i, t.question, t.answer.query) for i, t in enumerate(self.turns, 1)]
+
+    def export_markdown(self, title: str = "Literature search transcript") -> str:
+        """The transcript as Markdown: each question and answer with references renumbered
+        across the whole conversation, then one numbered reference list."""
+        refs: dict[str, int] = {}
+        sources: dict[str, dict[str, Any]] = {}
+
+        def ref(p: Passage) -> int:
+            sid = str(p.source.get("id") or p.chunk.doc_id)
+            if sid not in refs:
+                refs[sid] = len(refs) + 1
+                sources[sid] = self.full_source(p)
+            return refs[sid]
+
+        lines = [f"# {title}", ""]
+        status = self._status()
+        stamp = datetime.now().strftime("%Y-%m-%d %H:%M")
+        lines += [f"_{stamp} · {status}_", "", f"> {DISCLAIMER}", ""]
+        if not self.turns:
+            lines += ["_No questions were asked._", ""]
+        for i, turn in enumerate(self.turns, 1):
+            ans = turn.answer
+            by_rank = {p.rank: p for p in turn.passages}
+            lines += [f"## {i}. {turn.question}", ""]
+            notes = []
+            if ans.query != turn.question:
+                notes.append(f"searched: “{ans.query}”")
+            if not turn.filters.is_empty():
+                notes.append(f"filters: {describe_filters(turn.filters)}")
+            if notes:
+                lines += ["_" + " · ".join(notes) + "_", ""]
+            if ans.abstained or not ans.answer:
+                lines += [f"**No answer.** {ans.message or ''}".strip(), ""]
+            else:
+
+                def renumber(m: re.Match[str], by_rank: dict[int, Passage] = by_rank) -> str:
+                    p = by_rank.get(int(m.group(1)))
+                    return f"[{ref(p)}]" if p is not None else m.group(0)
+
+                lines += [_MARKER_RE.sub(renumber, ans.answer), ""]
+            cited = sorted({ref(p) for p in turn.passages})
+            if cited:
+                lines += ["Passages retrieved from: " + ", ".join(f"[{n}]" for n in cited), ""]
+        if refs:
+            lines += ["## References", ""]
+            for sid, n in refs.items():
+                lines.append(f"{n}. {citation(sources[sid])}")
+            lines.append("")
+        return "\n".join(lines)
+
+    def export(self, path: str | Path) -> Path:
+        """Write the Markdown transcript to `path` (`.md` added when there is no suffix)."""
+        if not str(path).strip():
+            raise InputError("/export needs a file name", "e.g. /export note.md")
+        target = Path(str(path).strip()).expanduser()
+        if not target.suffix:
+            target = target.with_suffix(".md")
+        if not target.parent.exists():
+            raise InputError(
+                f"cannot write {target}: the folder {target.parent} does not exist",
+                "create it first or give another path",
+            )
+        if target.is_dir():
+            raise InputError(f"{target} is a folder", "give a file name, e.g. note.md")
+        try:
+            target.write_text(self.export_markdown(), encoding="utf-8")
+        except OSError as exc:
+            raise InputError(
+                f"cannot write {target}: {exc.strerror}", "choose another path"
+            ) from exc
+        return target
+
+    def _status(self) -> str:
+        try:
+            st = self.assistant.status()
+        except Exception:  # noqa: BLE001 - the transcript is still worth writing
+            return "corpus unknown"
+        return f"corpus {st['corpus_dir']} ({st['sources']} sources), model {st['model']}"
+
+
+# ---------------------------------------------------------------- plain text (piped mode)
+def passage_label(ranks: list[int]) -> str:
+    """'[1, 3]' for the passages a source supplied."""
+    return "[" + ", ".join(str(r) for r in ranks) + "]"
+
+
+def source_row(p: Passage) -> str:
+    """One line of the compact sources list."""
+    s = p.source
+    return (
+        f"[{p.rank}] {short_authors(s.get('authors'))}, {s.get('year') or '—'}, "
+        f"{s.get('journal') or '—'}, {s.get('source_type') or '—'}, {identifier(s)}"
+    )
+
+
+def format_passages(passages: list[Passage]) -> str:
+    """Sources list and passages as plain text."""
+    lines = ["Sources:"] + [f"  {source_row(p)}" for p in passages] + [""]
+    for p in passages:
+        where = p.chunk.section or p.source.get("title", "")
+        lines.append(f"[{p.rank}] {short_authors(p.source.get('authors'))} "
+                     f"{p.source.get('year')} — {where}")  # fmt: skip
+        lines.append("    " + re.sub(r"\s+", " ", p.chunk.text.strip()))
+    return "\n".join(lines)
+
+
+def format_answer(answer: Answer, hint: str | None = None) -> str:
+    """An answer as plain, uncoloured text (for piped input)."""
+    lines = []
+    if answer.query != answer.question:
+        lines.append(f"searched: {answer.query}")
+    if answer.abstained:
+        lines.append(f"No answer: {answer.message or ''}".strip())
+        if hint:
+            lines.append(f"Try: {hint}")
+        if answer.passages:
+            lines.append("Closest passages (below the relevance threshold):")
+    else:
+        lines.append(f"Answer: {answer.answer}")
+    if answer.passages:
+        lines += ["", format_passages(answer.passages)]
+    return "\n".join(lines)
+
+
+def format_context(ctx: dict[str, Any]) -> str:
+    """`/show N` as plain text: citation, section, the passage between its neighbours."""
+    page = f", page {ctx['page']}" if ctx.get("page") is not None else ""
+    lines = [
+        f"[{ctx.get('rank', '?')}] {ctx['citation']}",
+        f"Section: {ctx.get('section') or '—'}{page}",
+        "",
+    ]
+    before = ctx.get("before", "").strip()
+    after = ctx.get("after", "").strip()
+    if before:
+        lines += ["… " + before, ""]
+    lines += [">>> " + ctx["text"].strip() + " <<<", ""]
+    if after:
+        lines += [after + " …"]
+    return "\n".join(lines)

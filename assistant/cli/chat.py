@@ -1,0 +1,333 @@
+"""`assistant chat`: a conversational terminal shell over the ChatSession (thin: it only draws)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
+from rich.table import Table
+from rich.text import Text
+
+from ..assistant import Assistant
+from ..chat_session import (
+    COMMANDS,
+    DISCLAIMER,
+    ChatSession,
+    citation,
+    command_hint,
+    describe_filters,
+    format_answer,
+    format_context,
+    format_passages,
+    parse_command,
+    passage_label,
+)
+from ..errors import AssistantError
+from ..settings import Settings
+from .app import app
+from .common import (
+    STAGE_LABELS,
+    CorpusOpt,
+    DebugOpt,
+    IndexOpt,
+    KOpt,
+    ModeOpt,
+    err_console,
+    guarded,
+    settings_from,
+)
+from .render import (
+    commands_table,
+    context_panel,
+    full_sources_table,
+    passage_panel,
+    query_terms,
+    render_answer,
+    sources_table,
+)
+
+APP_NAME = "net-liver-assistant"
+PROMPT = "ask› "
+
+
+# ----------------------------------------------------------------- start-up feedback
+@contextmanager
+def loading_display(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
+    """Stage callback: a spinner while the model loads, a progress bar while the index builds."""
+    if not enabled:
+        yield lambda stage, done, total: None
+        return
+    progress = Progress(
+        SpinnerColumn(finished_text="✓"),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[count]}"),
+        console=err_console,
+        transient=True,
+    )
+    tasks: dict[str, Any] = {}
+    spin_only = {"load-model", "load-corpus"}
+
+    def update(stage: str, done: int, total: int) -> None:
+        label = STAGE_LABELS.get(stage, stage)
+        if stage in spin_only:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(label + "…", total=None, count="")
+            if done >= total:  # a full bar stays until the next stage draws its own
+                progress.update(tasks[stage], total=1, completed=1, description=label)
+            progress.refresh()  # draw now: loading the model holds the GIL for seconds
+            return
+        count = f"{done}/{total}"
+        if stage not in tasks:
+            tasks[stage] = progress.add_task(label, total=total, count=count)
+        progress.update(tasks[stage], completed=done, total=total, count=count)
+
+    with progress:
+        yield update
+
+
+def history_path(settings: Settings) -> Path:
+    """Where the shell keeps its input history."""
+    if settings.chat_history_file is not None:
+        return settings.chat_history_file
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME)) / "chat_history"
+
+
+# ----------------------------------------------------------------- the shell
+class Shell:
+    """Reads lines, runs commands and questions on a ChatSession, draws the results."""
+
+    def __init__(self, session: ChatSession, console: Console, plain: bool, debug: bool) -> None:
+        self.session = session
+        self.console = console
+        self.plain = plain
+        self.debug = debug
+
+    # -- output helpers
+    def out(self, text: str, style: str | None = None) -> None:
+        if self.plain:
+            print(text, flush=True)
+        else:
+            self.console.print(Text(text, style=style or ""))
+
+    def error(self, exc: AssistantError) -> None:
+        hint = f" — {exc.hint}" if exc.hint else ""
+        if self.plain:
+            print(f"error: {exc.message}{hint}", file=sys.stderr, flush=True)
+        else:
+            self.console.print(Text(f"error: {exc.message}{hint}", style="red"))
+
+    # -- one line
+    def handle(self, line: str) -> bool:
+        """Run one input line; False when the shell should exit."""
+        line = line.strip()
+        if not line:
+            return True
+        try:
+            if line.startswith("/"):
+                return self.command(line)
+            self.ask(line)
+        except AssistantError as exc:
+            self.error(exc)
+        except KeyboardInterrupt:
+            self.out("cancelled", "yellow")
+        except Exception as exc:  # noqa: BLE001 - one bad turn must not end the conversation
+            if self.debug:
+                self.console.print_exception()
+            self.error(AssistantError(f"{type(exc).__name__}: {exc}", "run with --debug"))
+        return True
+
+    def ask(self, question: str) -> None:
+        answer = self.session.ask(question)
+        hint = self.session.rephrase_hint(answer) if answer.abstained else None
+        if self.plain:
+            print(f"Q: {answer.question}")
+            print(format_answer(answer, hint), end="\n\n", flush=True)
+            return
+        render_answer(self.console, answer)
+        if hint:
+            self.console.print(Text(f"Try: {hint}", style="yellow"))
+        if answer.passages:
+            self.console.print(
+                Text("/show N for a passage in context · /more for more · /help", style="dim")
+            )
+
+    def command(self, line: str) -> bool:
+        name, arg = parse_command(line)
+        s = self.session
+        if name in {"/quit", "/exit", "/q"}:
+            return False
+        if name in {"/help", "/?"}:
+            if self.plain:
+                for cmd, text in COMMANDS.items():
+                    print(f"{cmd:<16} {text}")
+            else:
+                self.console.print(commands_table(COMMANDS))
+        elif name == "/sources":
+            rows = s.sources()
+            if self.plain:
+                for ranks, src in rows:
+                    print(f"{passage_label(ranks)} ({src.get('source_type')}) {citation(src)}")
+            else:
+                self.console.print(full_sources_table(rows))
+        elif name == "/show":
+            ctx = s.show(arg)
+            if self.plain:
+                print(format_context(ctx), flush=True)
+            else:
+                terms = query_terms(s.last.answer.query) if s.last else []
+                self.console.print(context_panel(ctx, terms))
+        elif name == "/more":
+            passages = s.more()
+            if not passages:
+                self.out("No more results for this question.", "yellow")
+            elif self.plain:
+                print(format_passages(passages), flush=True)
+            else:
+                terms = query_terms(s.last.answer.query) if s.last else []
+                title = f"More results ({passages[0].rank}–{passages[-1].rank})"
+                self.console.print(sources_table(passages, title=title))
+                self.console.print(Group(*(passage_panel(p, terms) for p in passages)))
+        elif name == "/filter":
+            if arg:
+                s.set_filter(arg)
+            self.out(f"filters: {describe_filters(s.filters)}", "cyan")
+        elif name == "/mode":
+            if arg:
+                s.set_mode(arg)
+            self.out(f"mode: {s.mode}", "cyan")
+        elif name == "/history":
+            rows = s.history_rows()
+            if not rows:
+                self.out("No questions yet.", "yellow")
+            elif self.plain:
+                for i, q, query in rows:
+                    print(f"{i}. {q}" + (f"  (searched: {query})" if query != q else ""))
+            else:
+                table = Table(title="This conversation", title_justify="left")
+                for col in ("#", "question", "searched"):
+                    table.add_column(col, overflow="fold")
+                for i, q, query in rows:
+                    table.add_row(str(i), q, Text(query if query != q else "—", style="dim"))
+                self.console.print(table)
+        elif name == "/export":
+            path = s.export(arg)
+            self.out(f"transcript written to {path}", "green")
+        elif name == "/new":
+            s.new()
+            self.out("New conversation: earlier questions are forgotten.", "cyan")
+        else:
+            self.out(command_hint(name), "yellow")
+        return True
+
+    # -- loops
+    def run_plain(self, lines: Any) -> None:
+        for line in lines:
+            if not self.handle(line):
+                break
+
+    def run_interactive(self, history_file: Path | None) -> None:
+        from prompt_toolkit import PromptSession
+        from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
+        from prompt_toolkit.completion import WordCompleter
+        from prompt_toolkit.history import FileHistory, InMemoryHistory
+
+        history: Any = InMemoryHistory()
+        if history_file is not None:
+            try:
+                history_file.parent.mkdir(parents=True, exist_ok=True)
+                history = FileHistory(str(history_file))
+            except OSError as exc:
+                self.out(f"input history not saved ({history_file}: {exc.strerror})", "yellow")
+        names = [c.split()[0] for c in COMMANDS]
+        prompt = PromptSession(
+            history=history,
+            auto_suggest=AutoSuggestFromHistory(),
+            completer=WordCompleter(names, sentence=True),
+            complete_while_typing=False,
+        )
+
+        def toolbar() -> str:
+            s = self.session
+            return (
+                f" mode {s.mode} · k {s.k} · filters {describe_filters(s.filters)} · "
+                f"{len(s.turns)} question(s) · /help · Ctrl-D quits"
+            )
+
+        while True:
+            try:
+                line = prompt.prompt(PROMPT, bottom_toolbar=toolbar)
+            except KeyboardInterrupt:
+                continue  # Ctrl-C cancels the line being typed
+            except EOFError:
+                break
+            if not self.handle(line):
+                break
+        self.out("Goodbye.", "dim")
+
+
+def banner(assistant: Assistant) -> str:
+    """One line: which corpus, index and model are loaded."""
+    st = assistant.status()
+    model = str(st["model"]).rsplit("/", 1)[-1]
+    return (
+        f"NET liver assistant · corpus {st['corpus_dir']} · {st['sources']} sources, "
+        f"{st['chunks']} chunks · index {st['index_dir']} · model {model}"
+    )
+
+
+@app.command("chat")
+def chat_cmd(
+    mode: ModeOpt = None,
+    k: KOpt = None,
+    no_history: Annotated[
+        bool, typer.Option("--no-history", help="Do not save input history between sessions.")
+    ] = False,
+    corpus: CorpusOpt = None,
+    index: IndexOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """A conversational shell: ask questions, follow up, page, filter, export (type /help)."""
+
+    def run() -> None:
+        overrides: dict[str, Any] = {"debug": debug}
+        if no_history:
+            overrides["chat_save_history"] = False
+        settings = settings_from(corpus, index, **overrides)
+        interactive = sys.stdin.isatty()
+        console = Console(highlight=False) if interactive else Console(no_color=True)
+        if interactive:
+            console.print(Panel(Text(DISCLAIMER), border_style="yellow", title="Reminder"))
+        else:
+            print(f"note: {DISCLAIMER}", file=sys.stderr)
+        with loading_display(interactive or sys.stderr.isatty()) as progress:
+            assistant = Assistant(settings, progress=progress)
+            assistant.load()
+        session = ChatSession(assistant, k=k, mode=mode)
+        for warning in assistant.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        built = assistant.last_build
+        if interactive:
+            console.print(Text(banner(assistant), style="bold"))
+            if built is not None:
+                console.print(Text(
+                    f"index built in {built.seconds:.1f} s ({built.embedded_chunks} chunks "
+                    "embedded)", style="dim"))  # fmt: skip
+            console.print(Text("Type a question, or /help. Ctrl-D quits.", style="dim"))
+            shell = Shell(session, console, plain=False, debug=debug)
+            path = history_path(settings) if settings.chat_save_history else None
+            shell.run_interactive(path)
+        else:
+            print(banner(assistant), file=sys.stderr)
+            Shell(session, console, plain=True, debug=debug).run_plain(sys.stdin)
+
+    guarded(debug, run)
