@@ -226,6 +226,7 @@ class Assistant:
             dense_weight=s.dense_weight,
             bm25_weight=s.bm25_weight,
             filters=filters,
+            fusion=s.fusion,
         )[offset:]
         t2 = time.perf_counter()
         passages = rerank(index, ranked, qvec, offset=offset)
@@ -249,7 +250,9 @@ class Assistant:
         started = time.perf_counter()
         question = self.validate_question(question)
         mode = self._mode(mode)
-        query = rewrite_query(question, history, max_turns=self.settings.history_turns)
+        query = rewrite_query(
+            question, history, max_turns=self.settings.history_turns, known=self._known_word
+        )
         timings: dict[str, float] = {}
         passages = self.search(query, k=k, mode=mode, filters=filters, offset=offset,
                                timings=timings)  # fmt: skip
@@ -278,6 +281,11 @@ class Assistant:
             mode=mode,
             timings_ms=timings,
         )
+
+    def _known_word(self, word: str) -> bool:
+        """Whether a word (after stemming) occurs anywhere in the indexed corpus."""
+        tokens = tokenize(word, self.settings.bm25_stemmer)
+        return bool(tokens) and tokens[0] in self.index.doc_freq
 
     # ----------------------------------------------------------------- sources
     def sources(self) -> list[dict[str, Any]]:

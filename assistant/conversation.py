@@ -9,7 +9,7 @@ named in the follow-up replaces the site of the earlier question rather than add
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from .lexical import STOPWORDS, TOKEN_RE
 
@@ -123,8 +123,13 @@ def salient_terms(text: str) -> list[tuple[str, float]]:
     return out
 
 
-def is_follow_up(question: str) -> bool:
-    """A question that leans on earlier turns: elliptical, anaphoric, short, or with no topic."""
+def is_follow_up(question: str, known: Callable[[str], bool] | None = None) -> bool:
+    """A question that leans on earlier turns: elliptical, anaphoric, short, or with no topic.
+
+    `known` tells whether a word occurs in the corpus; when given, a question with no named
+    topic counts as a follow-up only if most of its words are the corpus's own (so an
+    unrelated question after a clinical one is searched as it is, and can be abstained on).
+    """
     words = content_words(question)
     if FOLLOW_UP_START.match(question) or ANAPHORA.search(question):
         return True
@@ -132,7 +137,9 @@ def is_follow_up(question: str) -> bool:
         return True
     proper = _proper_names(question)
     named = [w for w in words if is_named(w) or w in proper]
-    return not named and len(words) <= ANCHORLESS_TERMS
+    if named or len(words) > ANCHORLESS_TERMS:
+        return False
+    return known is None or 2 * sum(1 for w in words if known(w)) > len(words)
 
 
 def _select(candidates: list[tuple[str, float]], limit: int) -> list[str]:
@@ -169,6 +176,7 @@ def rewrite_query(
     history: Sequence[Mapping[str, str]] | None = None,
     max_turns: int = 6,
     max_terms: int = MAX_CONTEXT_TERMS,
+    known: Callable[[str], bool] | None = None,
 ) -> str:
     """The query to search for `question` given earlier turns (oldest first).
 
@@ -183,8 +191,8 @@ def rewrite_query(
     users = [u for u in users if u.strip()][-max_turns:] if max_turns else []
     context = ""
     for turn in users:
-        follows = bool(context) and is_follow_up(turn)
+        follows = bool(context) and is_follow_up(turn, known)
         context = _merge(turn, context, max_terms) if follows else turn
-    if not context or not is_follow_up(question):
+    if not context or not is_follow_up(question, known):
         return question.strip()
     return _merge(question, context, max_terms)

@@ -56,3 +56,12 @@ def test_sources_and_context(fake_assistant: Assistant):
     chunk_id = fake_assistant.search("Milan criteria")[0].chunk.id
     ctx = fake_assistant.context(chunk_id)
     assert ctx["text"] and ctx["source"]["id"] == chunk_id.split("#")[0]
+
+
+def test_off_topic_question_in_a_conversation_still_abstains(fake_assistant: Assistant):
+    history = [{"role": "user", "content": "What was the time to progression with octreotide?"}]
+    ans = fake_assistant.ask("Which football club won the league in 1998?", history=history)
+    assert ans.query == "Which football club won the league in 1998?"
+    assert ans.abstained
+    follow = fake_assistant.ask("and with placebo?", history=history)
+    assert "octreotide" in follow.query.lower() and not follow.abstained

@@ -108,3 +108,16 @@ def test_content_words_and_salience():
     weights = dict(salient_terms("What did the PROMID trial show for octreotide in liver NETs?"))
     assert weights["PROMID"] > weights["trial"] > weights["liver"]
     assert weights["octreotide"] == 2.0
+
+
+def test_unrelated_question_after_a_clinical_one_is_not_merged():
+    history = [{"role": "user", "content": "What is the kidney toxicity of lutetium PRRT?"}]
+    corpus_words = {"grade", "side", "effects", "toxicity", "main"}
+
+    def known(word: str) -> bool:
+        return word.lower() in corpus_words
+
+    off_topic = "Which football club won the cup in 1994?"
+    assert rewrite_query(off_topic, history, known=known) == off_topic
+    follow = "What are the main grade 3-4 side effects I should watch for?"
+    assert rewrite_query(follow, history, known=known) != follow

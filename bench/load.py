@@ -1,0 +1,200 @@
+"""Load benchmark of the HTTP API: N concurrent clients for T seconds on loopback.
+
+Starts `assistant serve` on 127.0.0.1 (rate limit off) unless --url names a running server,
+then has each client POST /v1/ask in a loop (keep-alive), cycling through clinical questions.
+Prints throughput, latency percentiles and errors; --json prints them as one JSON object.
+
+    .venv/bin/python bench/load.py                      # 16 clients, 30 s, bundled corpus
+    .venv/bin/python bench/load.py --clients 4 --seconds 10 --route search
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+QUESTIONS = [
+    "What is the overall survival after hepatic resection of neuroendocrine liver metastases?",
+    "Which patients with liver metastases are candidates for liver transplantation?",
+    "What is the kidney toxicity of lutetium-177 dotatate PRRT?",
+    "Does octreotide LAR prolong time to progression in midgut tumours?",
+    "What are the complications of transarterial chemoembolization?",
+    "Is radiofrequency ablation an option for small liver metastases?",
+    "What does the Ki-67 index mean for grading?",
+    "How effective is everolimus in pancreatic neuroendocrine tumours?",
+]
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile of an already sorted list."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, min(len(sorted_values), round(q / 100 * len(sorted_values) + 0.5)))
+    return sorted_values[rank - 1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(port: int, extra: list[str]) -> subprocess.Popen:
+    env = dict(os.environ, ASSISTANT_RATE_LIMIT_PER_MINUTE="0")
+    cmd = [sys.executable, "-m", "assistant", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    return subprocess.Popen(cmd + extra, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (Linux /proc), or None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def wait_ready(url: str, proc: subprocess.Popen | None, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise SystemExit(f"server exited: {proc.stderr.read() if proc.stderr else ''}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"server at {url} not ready after {timeout:.0f} s")
+
+
+async def client(
+    http: httpx.AsyncClient, route: str, offset: int, stop_at: float, out: dict
+) -> None:
+    i = offset
+    while time.perf_counter() < stop_at:
+        q = QUESTIONS[i % len(QUESTIONS)]
+        i += 1
+        body = {"question": q} if route == "ask" else {"query": q}
+        t0 = time.perf_counter()
+        try:
+            r = await http.post(f"/v1/{route}", json=body)
+            ok = r.status_code == 200
+            if not ok:
+                out["status"][r.status_code] = out["status"].get(r.status_code, 0) + 1
+        except httpx.HTTPError as exc:
+            ok = False
+            out["status"][type(exc).__name__] = out["status"].get(type(exc).__name__, 0) + 1
+        out["latencies"].append((time.perf_counter() - t0) * 1000)
+        out["errors"] += 0 if ok else 1
+
+
+async def run(url: str, clients: int, seconds: float, route: str, warmup: int) -> dict:
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as http:
+        for q in QUESTIONS[:warmup]:  # first calls pay one-off costs (allocations, caches)
+            await http.post("/v1/ask", json={"question": q})
+        out: dict = {"latencies": [], "errors": 0, "status": {}}
+        start = time.perf_counter()
+        stop_at = start + seconds
+        await asyncio.gather(*(client(http, route, n, stop_at, out) for n in range(clients)))
+        elapsed = time.perf_counter() - start
+    lat = sorted(out["latencies"])
+    return {
+        "route": f"/v1/{route}",
+        "clients": clients,
+        "seconds": round(elapsed, 2),
+        "requests": len(lat),
+        "errors": out["errors"],
+        "error_kinds": {str(k): v for k, v in out["status"].items()},
+        "throughput_rps": round(len(lat) / elapsed, 2),
+        "latency_ms": {
+            "mean": round(statistics.fmean(lat), 2) if lat else None,
+            "p50": round(percentile(lat, 50), 2),
+            "p95": round(percentile(lat, 95), 2),
+            "p99": round(percentile(lat, 99), 2),
+            "max": round(lat[-1], 2) if lat else None,
+        },
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--url", help="benchmark a running server (loopback only) instead")
+    ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--route", choices=("ask", "search"), default="ask")
+    ap.add_argument("--warmup", type=int, default=len(QUESTIONS))
+    ap.add_argument("--corpus", help="corpus folder for the started server")
+    ap.add_argument("--index", help="index folder for the started server")
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    args = ap.parse_args()
+
+    proc = None
+    if args.url:
+        host = httpx.URL(args.url).host
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise SystemExit("--url must be a loopback address (127.0.0.1, localhost, ::1)")
+        url = args.url.rstrip("/")
+    else:
+        port = free_port()
+        extra = []
+        if args.corpus:
+            extra += ["--corpus", args.corpus]
+        if args.index:
+            extra += ["--index", args.index]
+        proc = start_server(port, extra)
+        url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, proc)
+        ready = httpx.get(f"{url}/readyz").json()
+        cpu0 = cpu_seconds(proc.pid) if proc else None
+        result = asyncio.run(run(url, args.clients, args.seconds, args.route, args.warmup))
+        cpu1 = cpu_seconds(proc.pid) if proc else None
+        if cpu0 is not None and cpu1 is not None and result["requests"]:
+            # CPU the server spent per request (warm-up included): what bounds throughput on
+            # an idle machine, whatever else is running on this one
+            total = result["requests"] + args.warmup
+            result["server_cpu_ms_per_request"] = round((cpu1 - cpu0) * 1000 / total, 2)
+        result.update(sources=ready["sources"], chunks=ready["chunks"], model=ready["model"],
+                      cpus=os.cpu_count())  # fmt: skip
+    finally:
+        if proc is not None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    if args.json:
+        print(json.dumps(result))
+        return
+    lat = result["latency_ms"]
+    print(f"{result['route']}: {result['clients']} clients for {result['seconds']} s against "
+          f"{result['sources']} sources / {result['chunks']} chunks ({result['model']}), "
+          f"{result['cpus']} CPUs")  # fmt: skip
+    print(f"requests {result['requests']}, errors {result['errors']} {result['error_kinds'] or ''}")
+    print(f"throughput {result['throughput_rps']} req/s")
+    print(f"latency ms: p50 {lat['p50']}  p95 {lat['p95']}  p99 {lat['p99']}  "
+          f"mean {lat['mean']}  max {lat['max']}")  # fmt: skip
+    if "server_cpu_ms_per_request" in result:
+        print(f"server CPU per request: {result['server_cpu_ms_per_request']} ms")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    if load is not None:
+        print(f"load average (1 min) at the end: {load:.2f} on {result['cpus']} CPUs")
+
+
+if __name__ == "__main__":
+    main()
