@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal, TypeVar
 import anyio
 from fastapi import APIRouter, Body, FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -523,6 +523,25 @@ DEMO_CSP = (
 )
 
 
+def _offline_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs from the swagger-ui-bundle package's files, so it works offline."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs-static", StaticFiles(directory=swagger_ui_path), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - API docs",
+            swagger_js_url="/docs-static/swagger-ui-bundle.js",
+            swagger_css_url="/docs-static/swagger-ui.css",
+            swagger_favicon_url="/docs-static/favicon-32x32.png",
+        )
+
+
 def create_app(assistant_or_settings: Assistant | Settings | None = None) -> FastAPI:
     """The FastAPI app over one Assistant (built here from Settings when given those).
 
@@ -563,7 +582,9 @@ def create_app(assistant_or_settings: Assistant | Settings | None = None) -> Fas
             "judgement. Errors are JSON objects naming the field at fault."
         ),
         lifespan=lifespan,
+        docs_url=None,  # served below from the swagger-ui-bundle package: no CDN
     )
+    _offline_docs(app)
     app.state.assistant = assistant
     app.state.settings = settings
     app.state.loader = None

@@ -428,7 +428,10 @@ def test_openapi_documents_routes_errors_and_examples(client: TestClient) -> Non
     assert {"question", "follow-up"} <= set(examples)
     assert {"200", "400", "401", "413", "422", "429"} <= set(ask["responses"])
     assert "404" in paths["/v1/sources/{source_id}"]["get"]["responses"]
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    assert "/docs-static/swagger-ui-bundle.js" in docs.text and "cdn" not in docs.text.lower()
+    assert client.get("/docs-static/swagger-ui-bundle.js").status_code == 200
     json.dumps(spec)
 
 
