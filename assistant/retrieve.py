@@ -67,6 +67,25 @@ def reciprocal_rank_fusion(
     return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
 
 
+def score_fusion(lists: Sequence[Ranked], weights: Sequence[float]) -> Ranked:
+    """Weighted sum of each list's min-max normalised scores (a row missing from a list adds 0).
+
+    Unlike RRF it keeps how far apart the scores are, so a clear winner in one list is not
+    flattened to a rank.
+    """
+    fused: dict[int, float] = {}
+    for ranked, weight in zip(lists, weights, strict=True):
+        if not ranked:
+            continue
+        scores = [score for _, score in ranked]
+        low, high = min(scores), max(scores)
+        span = high - low
+        for row, score in ranked:
+            norm = (score - low) / span if span > 0 else 1.0
+            fused[row] = fused.get(row, 0.0) + weight * norm
+    return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
+
+
 def retrieve(
     index: SearchIndex,
     *,
@@ -79,6 +98,7 @@ def retrieve(
     dense_weight: float = 1.0,
     bm25_weight: float = 1.0,
     filters: Filters | None = None,
+    fusion: str = "rrf",
 ) -> Ranked:
     """The best `n` chunk rows for a query in the given mode."""
     allowed = allowed_rows(index, filters)
@@ -91,4 +111,6 @@ def retrieve(
     depth = max(candidates, n)
     dense = dense_search(index, query_vector, depth, allowed)
     lexical = bm25_search(index, query_tokens, depth, allowed)
+    if fusion == "score":
+        return score_fusion([dense, lexical], [dense_weight, bm25_weight])[:n]
     return reciprocal_rank_fusion([dense, lexical], [dense_weight, bm25_weight], rrf_k)[:n]

@@ -88,6 +88,14 @@ class Settings(BaseSettings):
     rrf_k: float = Field(default=60.0, gt=0, description="Reciprocal rank fusion constant k.")
     dense_weight: float = Field(default=1.0, ge=0, description="Weight of the dense list in RRF.")
     bm25_weight: float = Field(default=1.0, ge=0, description="Weight of the BM25 list in RRF.")
+    fusion: Literal["rrf", "score"] = Field(
+        default="score",
+        description=(
+            "How hybrid mode fuses the dense and BM25 lists: rrf (reciprocal rank fusion) or "
+            "score (weighted sum of min-max normalised scores, weights dense_weight and "
+            "bm25_weight). See docs/evaluation.md for the SciFact tuning behind the default."
+        ),
+    )
     bm25_stemmer: str | None = Field(
         default="english",
         description="Snowball stemmer language for BM25 tokens (PyStemmer), or empty for none.",
@@ -95,12 +103,14 @@ class Settings(BaseSettings):
 
     # --- answer
     abstain_threshold: float = Field(
-        default=0.35,
+        default=0.47,
         ge=-1.0,
         le=1.0,
         description=(
             "Abstain when the best passage's cosine similarity to the question is below this. "
-            "Chosen from the threshold sweep of `assistant eval --report` (see docs/evaluation.md)."
+            "0.47 is the sweep's choice on the gold set (hybrid, k=5): most unanswerable "
+            "questions refused while refusing at most 5% of answerable ones; evidence in "
+            "docs/evaluation.md ('Abstention threshold')."
         ),
     )
     answer_sentences: int = Field(

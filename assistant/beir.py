@@ -1,0 +1,263 @@
+"""BEIR benchmarks: read a BEIR-format dataset, index it apart from `index/`, score the modes.
+
+A dataset folder holds `corpus.jsonl` ({"_id", "title", "text"}), `queries.jsonl`
+({"_id", "text"}) and `qrels/<split>.tsv` (query-id, corpus-id, score, with a header). Each
+abstract becomes a `Document` chunked with the corpus chunker; a document's score for a query
+is its best chunk's. The index lives in a cache folder named by a fingerprint of the data, the
+model, the chunker and the stemmer, so it is built once and never touches the main index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .chunk import chunk_documents
+from .embed import Embedder
+from .errors import InputError
+from .index import SearchIndex, build_index, library_versions, load_index, read_manifest, save_index
+from .lexical import tokenize
+from .metrics import ranking_metrics
+from .retrieve import retrieve
+from .settings import Settings
+from .types import MODES, Document
+
+StageProgress = Callable[[str, int, int], None]
+BEIR_METRICS = ("ndcg@10", "recall@100", "mrr@10")
+
+
+@dataclass
+class BeirDataset:
+    """A BEIR dataset in memory."""
+
+    name: str
+    folder: Path
+    docs: list[Document]
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, int]]
+    split: str
+    fingerprint: str
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        raise InputError(
+            f"{path} not found", "a BEIR folder holds corpus.jsonl, queries.jsonl and qrels/"
+        )
+    rows = []
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{path}:{n}: invalid JSON: {exc.msg}") from exc
+            if not isinstance(row, dict) or "_id" not in row:
+                raise InputError(f"{path}:{n}: each line needs an object with an '_id'")
+            rows.append(row)
+    return rows
+
+
+def read_qrels(path: Path) -> dict[str, dict[str, int]]:
+    """query id -> {doc id: relevance} from a BEIR qrels TSV (header line optional)."""
+    if not path.exists():
+        raise InputError(f"{path} not found", "BEIR relevance judgements live in qrels/<split>.tsv")
+    qrels: dict[str, dict[str, int]] = {}
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        parts = line.strip().split("\t")
+        if not line.strip() or (n == 1 and parts[0] == "query-id"):
+            continue
+        if len(parts) < 3:
+            raise InputError(f"{path}:{n}: expected query-id<TAB>corpus-id<TAB>score")
+        try:
+            score = int(float(parts[2]))
+        except ValueError as exc:
+            raise InputError(f"{path}:{n}: score '{parts[2]}' is not a number") from exc
+        qrels.setdefault(parts[0], {})[parts[1]] = score
+    return qrels
+
+
+def load_beir(folder: Path, split: str = "test") -> BeirDataset:
+    """Read a BEIR dataset folder; queries are limited to those judged in `split`."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"BEIR folder {folder} not found", "pass the dataset folder to --beir")
+    corpus_path = folder / "corpus.jsonl"
+    rows = _read_jsonl(corpus_path)
+    digest = hashlib.sha256()
+    docs = []
+    for row in rows:
+        doc_id, title, text = (
+            str(row["_id"]),
+            str(row.get("title") or ""),
+            str(row.get("text") or ""),
+        )
+        fp = hashlib.sha256(f"{doc_id}\0{title}\0{text}".encode()).hexdigest()[:16]
+        digest.update(fp.encode())
+        docs.append(Document(id=doc_id, title=title or doc_id, year=0, source_type="other",
+                             body=text, path=corpus_path, body_offset=0, fingerprint=fp))  # fmt: skip
+    qrels = read_qrels(folder / "qrels" / f"{split}.tsv")
+    queries = {
+        str(r["_id"]): str(r.get("text") or "") for r in _read_jsonl(folder / "queries.jsonl")
+    }
+    missing = [q for q in qrels if q not in queries]
+    if missing:
+        raise InputError(
+            f"{len(missing)} judged queries are not in queries.jsonl (first: {missing[0]})"
+        )
+    return BeirDataset(
+        name=folder.resolve().name,
+        folder=folder,
+        docs=docs,
+        queries={q: queries[q] for q in qrels},
+        qrels=qrels,
+        split=split,
+        fingerprint=digest.hexdigest()[:16],
+    )
+
+
+def default_cache_dir() -> Path:
+    """~/.cache/net-liver-assistant/beir (or under $XDG_CACHE_HOME)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "net-liver-assistant" / "beir"
+
+
+def index_key(dataset: BeirDataset, embedder: Embedder, settings: Settings) -> str:
+    """Fingerprint of everything that shapes the dataset's index."""
+    parts = {
+        "data": dataset.fingerprint,
+        "model": embedder.fingerprint,
+        "chunker": settings.chunker_config(),
+        "stemmer": settings.bm25_stemmer,
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def open_index(
+    dataset: BeirDataset,
+    embedder: Embedder,
+    settings: Settings,
+    cache_dir: Path | None = None,
+    progress: StageProgress | None = None,
+) -> SearchIndex:
+    """The dataset's index from the cache, built (and cached) first when missing."""
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    folder = cache_dir / f"{dataset.name}-{index_key(dataset, embedder, settings)}"
+    if read_manifest(folder) is not None:
+        return load_index(folder)
+    chunks = chunk_documents(dataset.docs, settings.chunk_max_tokens, settings.chunk_overlap_tokens)
+    started = time.perf_counter()
+    index, _, _ = build_index(
+        dataset.docs,
+        chunks,
+        embedder,
+        chunker=settings.chunker_config(),
+        bm25_stemmer=settings.bm25_stemmer,
+        corpus_files={"corpus.jsonl": dataset.fingerprint},
+        corpus_fingerprint=dataset.fingerprint,
+        progress=progress,
+    )
+    index.manifest["build_seconds"] = round(time.perf_counter() - started, 3)
+    index.manifest["beir"] = {"dataset": dataset.name, "folder": str(dataset.folder)}
+    save_index(index, folder)
+    return index
+
+
+def rank_documents(
+    index: SearchIndex,
+    embedder: Embedder,
+    settings: Settings,
+    queries: dict[str, str],
+    mode: str,
+    depth: int = 100,
+    progress: StageProgress | None = None,
+) -> tuple[dict[str, list[str]], list[float]]:
+    """Top `depth` document ids per query (document score = best chunk score), and latencies."""
+    if mode not in MODES:
+        raise InputError(f"unknown mode '{mode}'", f"use one of: {', '.join(MODES)}")
+    chunks_per_doc = max(1, round(len(index.chunks) / max(1, len(index.sources))))
+    n_chunks = depth * chunks_per_doc * 3
+    run: dict[str, list[str]] = {}
+    latencies = []
+    items = sorted(queries.items())
+    for i, (qid, text) in enumerate(items):
+        t0 = time.perf_counter()
+        ranked = retrieve(
+            index,
+            mode=mode,
+            query_vector=embedder.embed_query(text) if mode != "bm25" else None,
+            query_tokens=tokenize(text, settings.bm25_stemmer),
+            n=n_chunks,
+            candidates=max(settings.candidates, n_chunks),
+            rrf_k=settings.rrf_k,
+            dense_weight=settings.dense_weight,
+            bm25_weight=settings.bm25_weight,
+            fusion=settings.fusion,
+        )
+        docs: list[str] = []
+        seen: set[str] = set()
+        for row, _ in ranked:
+            doc = index.chunks[row].doc_id
+            if doc not in seen:
+                seen.add(doc)
+                docs.append(doc)
+                if len(docs) == depth:
+                    break
+        run[qid] = docs
+        latencies.append((time.perf_counter() - t0) * 1000)
+        if progress:
+            progress(f"queries ({mode})", i + 1, len(items))
+    return run, latencies
+
+
+def evaluate_beir(
+    folder: Path,
+    settings: Settings,
+    embedder: Embedder,
+    modes: Sequence[str] = MODES,
+    split: str = "test",
+    cache_dir: Path | None = None,
+    progress: StageProgress | None = None,
+) -> dict[str, Any]:
+    """nDCG@10, recall@100 and MRR@10 per mode on a BEIR dataset, with what produced them."""
+    dataset = load_beir(folder, split)
+    index = open_index(dataset, embedder, settings, cache_dir, progress)
+    results: dict[str, Any] = {}
+    for mode in modes:
+        run, latencies = rank_documents(
+            index, embedder, settings, dataset.queries, mode, progress=progress
+        )
+        means, _ = ranking_metrics(dataset.qrels, run, BEIR_METRICS)
+        results[mode] = {k: round(v, 4) for k, v in means.items()}
+        results[mode]["latency_ms_p50"] = round(sorted(latencies)[len(latencies) // 2], 2)
+    return {
+        "kind": "beir",
+        "dataset": dataset.name,
+        "split": split,
+        "n_documents": len(dataset.docs),
+        "n_queries": len(dataset.queries),
+        "modes": results,
+        "index_manifest": {k: v for k, v in index.manifest.items() if k != "corpus"},
+        "settings": settings.model_dump(mode="json"),
+        "libraries": library_versions() | _eval_libraries(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def _eval_libraries() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {}
+    for name in ("ir_measures", "pytrec_eval-terrier", "matplotlib"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out

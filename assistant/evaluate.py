@@ -1,0 +1,400 @@
+"""Evaluation against a gold question set: load and validate it, run it, measure, compare.
+
+A gold file has one JSON object a line: `{"id", "question", "answers": [regex, ...],
+"sources": [doc-id, ...], "answerable": bool, "history": [{"role", "content"}], "topic"}`;
+`answers`, `sources`, `history` and `topic` may be absent. A question is answered at k when a
+case-insensitive `answers` pattern matches the text of one of the top-k passages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from .answer import should_abstain
+from .assistant import Assistant
+from .errors import InputError
+from .index import library_versions
+from .metrics import (
+    abstention_metrics,
+    best_threshold,
+    compile_answers,
+    first_answer_rank,
+    first_source_rank,
+    latency_percentiles,
+    ranking_metrics,
+    recall_at,
+    threshold_sweep,
+)
+from .settings import PROJECT_ROOT
+from .types import MODES
+
+DEFAULT_GOLD = PROJECT_ROOT / "corpus" / "gold" / "questions.jsonl"
+HISTORY_MODES = ("rewrite", "last")
+DEPTH = 10  # passages retrieved per question for the ranking metrics
+ANSWER_KS = (1, 3, 5, 10)
+FIELDS = {"id", "question", "answers", "sources", "answerable", "history", "topic"}
+# metric -> True when higher is better (for comparisons)
+HIGHER_IS_BETTER = {
+    "answer_recall@1": True,
+    "answer_recall@3": True,
+    "answer_recall@5": True,
+    "answer_recall@10": True,
+    "source_recall@5": True,
+    "source_recall@10": True,
+    "mrr@10": True,
+    "ndcg@10": True,
+    "abstain_precision": True,
+    "abstain_recall": True,
+    "false_abstain_rate": False,
+    "latency_ms_p50": False,
+    "latency_ms_p95": False,
+}
+GOLD_METRICS_ORDER = tuple(HIGHER_IS_BETTER) + ("n_questions",)
+QUALITY_TOLERANCE = 0.005  # a quality metric falling by more than this is a regression
+LATENCY_TOLERANCE = 0.25  # latency rising by more than 25 % (and 5 ms) is a regression
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class GoldQuestion:
+    """One validated gold question."""
+
+    id: str
+    question: str
+    answerable: bool
+    answers: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    history: list[dict[str, str]] = field(default_factory=list)
+    topic: str | None = None
+    line: int = 0
+
+    @property
+    def patterns(self) -> list[re.Pattern[str]]:
+        return compile_answers(self.answers)
+
+
+def _check_entry(obj: Any, where: str, known: set[str] | None) -> list[str]:
+    """Problems of one gold line, each prefixed with `where`."""
+    if not isinstance(obj, dict):
+        return [f"{where}: expected a JSON object, got {type(obj).__name__}"]
+    out = []
+    for name in ("id", "question", "answerable"):
+        if name not in obj:
+            out.append(f"{where}: missing field '{name}'")
+    extra = sorted(set(obj) - FIELDS)
+    if extra:
+        out.append(
+            f"{where}: unknown field(s) {', '.join(extra)}; known: {', '.join(sorted(FIELDS))}"
+        )
+    if "id" in obj and (not isinstance(obj["id"], str) or not obj["id"].strip()):
+        out.append(f"{where}: 'id' must be a non-empty string")
+    if "question" in obj and (not isinstance(obj["question"], str) or not obj["question"].strip()):
+        out.append(f"{where}: 'question' must be a non-empty string")
+    if "answerable" in obj and not isinstance(obj["answerable"], bool):
+        out.append(f"{where}: 'answerable' must be true or false")
+    if "topic" in obj and obj["topic"] is not None and not isinstance(obj["topic"], str):
+        out.append(f"{where}: 'topic' must be a string")
+    for name in ("answers", "sources"):
+        value = obj.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            out.append(f"{where}: '{name}' must be a list of non-empty strings")
+    answers = obj.get("answers", [])
+    if isinstance(answers, list):
+        for pattern in answers:
+            if not isinstance(pattern, str):
+                continue
+            try:
+                re.compile(pattern, re.IGNORECASE)
+            except re.error as exc:
+                out.append(f"{where}: bad regular expression {pattern!r} in 'answers': {exc}")
+    sources = obj.get("sources", [])
+    if known is not None and isinstance(sources, list):
+        for doc_id in sources:
+            if isinstance(doc_id, str) and doc_id not in known:
+                out.append(f"{where}: unknown source id '{doc_id}' (list ids: assistant sources)")
+    history = obj.get("history", [])
+    if not isinstance(history, list):
+        out.append(f"{where}: 'history' must be a list of {{role, content}} turns")
+    else:
+        for i, turn in enumerate(history, start=1):
+            if (
+                not isinstance(turn, dict)
+                or turn.get("role") not in ("user", "assistant")
+                or not isinstance(turn.get("content"), str)
+            ):
+                out.append(
+                    f'{where}: history turn {i} must be {{"role": "user"|"assistant", '
+                    f'"content": text}}'
+                )
+    return out
+
+
+def load_gold(path: Path, known_sources: set[str] | None = None) -> list[GoldQuestion]:
+    """Read and validate a gold file; an InputError names the line of every problem.
+
+    With `known_sources`, every id in `sources` must be one of them.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"gold file {path} not found", "pass one with --gold FILE")
+    problems: list[str] = []
+    questions: list[GoldQuestion] = []
+    seen: dict[str, int] = {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not valid UTF-8", "save the gold file as UTF-8") from exc
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{n}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(f"{where}: invalid JSON: {exc.msg} (column {exc.colno})")
+            continue
+        found = _check_entry(obj, where, known_sources)
+        if not found and obj["id"] in seen:
+            found = [f"{where}: duplicate id '{obj['id']}' (first on line {seen[obj['id']]})"]
+        if found:
+            problems.extend(found)
+            continue
+        seen[obj["id"]] = n
+        questions.append(
+            GoldQuestion(
+                id=obj["id"],
+                question=obj["question"],
+                answerable=obj["answerable"],
+                answers=list(obj.get("answers", [])),
+                sources=list(obj.get("sources", [])),
+                history=[dict(t) for t in obj.get("history", [])],
+                topic=obj.get("topic"),
+                line=n,
+            )
+        )
+    if problems:
+        shown = "; ".join(problems[:5]) + (
+            f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+        )
+        head = (
+            shown if len(problems) == 1 else f"{len(problems)} problems in the gold file: {shown}"
+        )
+        raise InputError(head, "fix the lines named and run again")
+    if not questions:
+        raise InputError(f"gold file {path} holds no questions", "write one JSON object a line")
+    return questions
+
+
+def run_question(
+    assistant: Assistant, q: GoldQuestion, mode: str, k: int, history: str = "rewrite"
+) -> dict[str, Any]:
+    """Ask one gold question and record what came back (ranks, sources, abstention, time)."""
+    depth = max(k, DEPTH)
+    answer = assistant.ask(
+        q.question, k=depth, mode=mode, history=q.history if history == "rewrite" else None
+    )
+    passages = answer.passages
+    docs = [p.source["id"] for p in passages]
+    abstained = answer.abstained or should_abstain(
+        passages[:k], assistant.settings.abstain_threshold
+    )
+    answer_rank = (
+        first_answer_rank(q.patterns, [p.chunk.text for p in passages]) if q.answers else None
+    )
+    source_rank = first_source_rank(q.sources, docs) if q.sources else None
+    hit_rank = answer_rank if q.answers else source_rank
+    top_sources = list(dict.fromkeys(docs[:k]))
+    return {
+        "id": q.id,
+        "topic": q.topic,
+        "answerable": q.answerable,
+        "multi_turn": bool(q.history),
+        "question": q.question,
+        "query": answer.query,
+        "answer_rank": answer_rank,
+        "source_rank": source_rank,
+        "first_hit_rank": hit_rank,
+        "top_sources": top_sources,
+        "ranked_sources": list(dict.fromkeys(docs)),
+        "expected_sources": q.sources,
+        "answers": q.answers,
+        "abstained": abstained,
+        "max_similarity": round(max((p.similarity for p in passages[:k]), default=0.0), 6),
+        "latency_ms": round(answer.timings_ms.get("total", 0.0), 2),
+        "retrieved": [
+            {
+                "rank": p.rank,
+                "source": p.source["id"],
+                "chunk_id": p.chunk.id,
+                "similarity": round(p.similarity, 4),
+                "snippet": re.sub(r"\s+", " ", p.chunk.text)[:240],
+            }
+            for p in passages[:3]
+        ],
+    }
+
+
+def is_correct(record: Mapping[str, Any], k: int) -> bool:
+    """An answerable question whose answer (or, without answers, source) is in the top k."""
+    rank = record.get("first_hit_rank")
+    return bool(record["answerable"] and rank is not None and rank <= k)
+
+
+def summarize(records: Sequence[Mapping[str, Any]], k: int) -> dict[str, Any]:
+    """The metrics of one run over the gold questions."""
+    with_answers = [r for r in records if r["answerable"] and r["answers"]]
+    metrics: dict[str, Any] = {}
+    for cut in ANSWER_KS:
+        metrics[f"answer_recall@{cut}"] = round(
+            recall_at([r["answer_rank"] for r in with_answers], cut), 4
+        )
+    with_sources = [r for r in records if r["answerable"] and r["expected_sources"]]
+    qrels = {r["id"]: {s: 1 for s in r["expected_sources"]} for r in with_sources}
+    run = {r["id"]: r["ranked_sources"] for r in with_sources}
+    means, _ = ranking_metrics(qrels, run, ("recall@5", "recall@10", "mrr@10", "ndcg@10"))
+    metrics["source_recall@5"] = round(means["recall@5"], 4)
+    metrics["source_recall@10"] = round(means["recall@10"], 4)
+    metrics["mrr@10"] = round(means["mrr@10"], 4)
+    metrics["ndcg@10"] = round(means["ndcg@10"], 4)
+    abst = abstention_metrics([r["answerable"] for r in records], [r["abstained"] for r in records])
+    metrics.update({key: None if v is None else round(v, 4) for key, v in abst.items()})
+    metrics.update(latency_percentiles([r["latency_ms"] for r in records]))
+    metrics["n_questions"] = len(records)
+    metrics["n_answerable"] = sum(1 for r in records if r["answerable"])
+    metrics["n_multi_turn"] = sum(1 for r in records if r["multi_turn"])
+    return metrics
+
+
+def sweep(records: Sequence[Mapping[str, Any]], k: int) -> dict[str, Any]:
+    """The abstention threshold sweep and the threshold it suggests."""
+    rows = threshold_sweep(
+        [r["max_similarity"] for r in records],
+        [r["answerable"] for r in records],
+        [is_correct(r, k) for r in records],
+    )
+    try:
+        best: dict[str, Any] | None = best_threshold(rows)
+    except ValueError:
+        best = None
+    return {
+        "rows": rows,
+        "best": best,
+        "criterion": "most unanswerable abstained with false_abstain_rate <= 0.05",
+    }
+
+
+def eval_libraries() -> dict[str, str]:
+    """Versions of the libraries that shape retrieval and the metrics."""
+    out = library_versions()
+    for name in ("ir_measures", "pytrec_eval-terrier", "matplotlib"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def evaluate(
+    assistant: Assistant,
+    gold: Path | None = None,
+    modes: Sequence[str] = ("hybrid",),
+    k: int | None = None,
+    history: str = "rewrite",
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Run the gold set in each mode; the result JSON with metrics, per-question records,
+    threshold sweep, index manifest, settings, library versions and date."""
+    gold = Path(gold) if gold else DEFAULT_GOLD
+    if history not in HISTORY_MODES:
+        raise InputError(f"unknown history handling '{history}'", "use rewrite or last")
+    for mode in modes:
+        if mode not in MODES:
+            raise InputError(f"unknown mode '{mode}'", f"use one of: {', '.join(MODES)}, all")
+    k = k or assistant.settings.top_k
+    questions = load_gold(gold, known_sources=set(assistant.index.sources))
+    runs: dict[str, Any] = {}
+    for mode in modes:
+        records = []
+        for i, q in enumerate(questions):
+            records.append(run_question(assistant, q, mode, k, history))
+            if progress:
+                progress(f"gold questions ({mode})", i + 1, len(questions))
+        runs[mode] = {"metrics": summarize(records, k), "per_question": records,
+                      "sweep": sweep(records, k)}  # fmt: skip
+    primary = modes[0]
+    manifest = {key: v for key, v in assistant.index.manifest.items() if key != "corpus"}
+    manifest["corpus_fingerprint"] = assistant.index.manifest.get("corpus", {}).get("fingerprint")
+    return {
+        "kind": "gold",
+        "gold": str(gold),
+        "gold_sha256": hashlib.sha256(gold.read_bytes()).hexdigest(),
+        "mode": primary,
+        "modes": list(modes),
+        "k": k,
+        "history": history,
+        "metrics": runs[primary]["metrics"],
+        "per_question": runs[primary]["per_question"],
+        "runs": runs,
+        "index_manifest": manifest,
+        "settings": assistant.settings.model_dump(mode="json"),
+        "libraries": eval_libraries(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def run_metrics(result: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """mode -> metrics of a gold or BEIR result (older single-mode results included)."""
+    if result.get("kind") == "beir":
+        return {m: dict(v) for m, v in result.get("modes", {}).items()}
+    if "runs" in result:
+        return {m: dict(v["metrics"]) for m, v in result["runs"].items()}
+    return {result.get("mode", "hybrid"): dict(result.get("metrics", {}))}
+
+
+def load_result(path: Path) -> dict[str, Any]:
+    """A result JSON written earlier by `assistant eval --json` or `--report`."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise InputError(f"baseline {path} not found", "pass a result JSON to --compare") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"baseline {path} is not JSON", "pass a result of eval --json") from exc
+    if not isinstance(data, dict) or not ("metrics" in data or "modes" in data):
+        raise InputError(f"baseline {path} has no metrics", "pass a result of eval --json")
+    return data
+
+
+def compare(result: Mapping[str, Any], baseline: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Per mode and metric: baseline, current, delta and whether it is a regression."""
+    now, before = run_metrics(result), run_metrics(baseline)
+    rows = []
+    for mode, metrics in now.items():
+        old = before.get(mode)
+        if old is None:
+            continue
+        for name, value in metrics.items():
+            if name not in old or not isinstance(value, int | float) or isinstance(value, bool):
+                continue
+            base = old[name]
+            if not isinstance(base, int | float):
+                continue
+            delta = value - base
+            higher = HIGHER_IS_BETTER.get(name, True)
+            if name.startswith("latency"):
+                regression = delta > max(5.0, LATENCY_TOLERANCE * base)
+            elif name.startswith("n_"):
+                regression = False
+            else:
+                regression = (-delta if higher else delta) > QUALITY_TOLERANCE
+            rows.append({"mode": mode, "metric": name, "baseline": base, "current": value,
+                         "delta": round(delta, 4), "regression": regression})  # fmt: skip
+    return rows
