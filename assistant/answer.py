@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from .chunk import sentence_spans
+from .lexical import STOPWORDS, TOKEN_RE
 from .types import Passage
 
 ABSTAIN_MESSAGE = (
@@ -13,6 +14,40 @@ ABSTAIN_MESSAGE = (
     "Try naming the treatment, tumour site or outcome you mean, or check the sources directly."
 )
 MARKUP_RE = re.compile(r"(\*\*|__|`|^\s*([-*+]|\d+[.)])\s+)", re.M)
+
+
+def unknown_message(terms: Sequence[str]) -> str:
+    """The abstention message when the question names things the corpus never mentions."""
+    quoted = ", ".join(f"'{t}'" for t in terms)
+    return (
+        f"The indexed literature never mentions {quoted}, so it cannot answer this question; "
+        "no answer is given. Check the spelling, try another name for it, or consult other sources."
+    )
+
+
+def unknown_terms(
+    question: str,
+    in_corpus: Callable[[str], bool],
+    common_words: Collection[str] | None,
+    min_length: int = 4,
+) -> list[str]:
+    """Specific words of the question that the corpus never uses.
+
+    A word counts when it is not a stop word, is at least `min_length` letters, does not occur
+    in the corpus (`in_corpus`, on stems, with prefix matching) and is not a common word
+    (`common_words`, the embedding model's whole-word vocabulary): a drug, isotope, procedure
+    or disease the literature does not cover. Without a vocabulary nothing counts.
+    """
+    if not common_words:
+        return []
+    out: list[str] = []
+    for word in TOKEN_RE.findall(question.lower()):
+        if len(word) < min_length or word in STOPWORDS or word in common_words or word in out:
+            continue
+        if word.isdigit() or in_corpus(word):
+            continue
+        out.append(word)
+    return out
 
 
 def should_abstain(passages: Sequence[Passage], threshold: float) -> bool:

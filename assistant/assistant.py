@@ -8,7 +8,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .answer import ABSTAIN_MESSAGE, compose_answer, should_abstain
+from .answer import (
+    ABSTAIN_MESSAGE,
+    compose_answer,
+    should_abstain,
+    unknown_message,
+    unknown_terms,
+)
 from .chunk import chunk_documents
 from .conversation import rewrite_query
 from .corpus import combined_fingerprint, corpus_fingerprints, load_corpus, parse_note
@@ -258,6 +264,10 @@ class Assistant:
                                timings=timings)  # fmt: skip
         t0 = time.perf_counter()
         abstained = should_abstain(passages, self.settings.abstain_threshold)
+        message = ABSTAIN_MESSAGE if abstained else None
+        missing = self._unknown_terms(question) if not abstained else []
+        if missing:
+            abstained, message = True, unknown_message(missing)
         text = None
         if not abstained:
             s = self.settings
@@ -277,7 +287,7 @@ class Assistant:
             answer=None if abstained else text,
             abstained=abstained,
             passages=passages,
-            message=ABSTAIN_MESSAGE if abstained else None,
+            message=(message or ABSTAIN_MESSAGE) if abstained else None,
             mode=mode,
             timings_ms=timings,
         )
@@ -285,7 +295,14 @@ class Assistant:
     def _known_word(self, word: str) -> bool:
         """Whether a word (after stemming) occurs anywhere in the indexed corpus."""
         tokens = tokenize(word, self.settings.bm25_stemmer)
-        return bool(tokens) and tokens[0] in self.index.doc_freq
+        return bool(tokens) and self.index.has_term(tokens[0])
+
+    def _unknown_terms(self, question: str) -> list[str]:
+        """Specific words of the question the corpus never uses (see `answer.unknown_terms`)."""
+        if not self.settings.abstain_on_unknown_terms:
+            return []
+        vocabulary = getattr(self.embedder, "vocabulary", None)
+        return unknown_terms(question, self._known_word, vocabulary)
 
     # ----------------------------------------------------------------- sources
     def sources(self) -> list[dict[str, Any]]:

@@ -101,6 +101,7 @@ class SentenceTransformerEmbedder:
         self.name = model_name
         self.batch_size = batch_size
         self.query_threads = query_threads
+        self._vocabulary: frozenset[str] | None = None
         self.index_threads = index_threads or os.cpu_count() or 1
         self._set_threads(self.query_threads)
         get_dim = (
@@ -153,6 +154,15 @@ class SentenceTransformerEmbedder:
             done += len(idx)
             if progress:
                 progress(done, len(texts))
+
+    @property
+    def vocabulary(self) -> frozenset[str]:
+        """Whole words of the model's tokenizer vocabulary: a list of common words."""
+        if self._vocabulary is None:
+            tokenizer = getattr(self.model, "tokenizer", None)
+            vocab = tokenizer.get_vocab() if tokenizer is not None else {}
+            self._vocabulary = frozenset(w for w in vocab if w.isalpha() and not w.startswith("##"))
+        return self._vocabulary
 
     def embed_query(self, text: str) -> np.ndarray:
         vec = self.model.encode(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import os
@@ -64,6 +65,19 @@ class SearchIndex:
                 self.dense.add(self.vectors)
         self.chunk_rows = {c.id: i for i, c in enumerate(self.chunks)}
         self.n_docs_lexical = max(1, len(self.chunks))
+        self._terms = sorted(self.doc_freq)
+
+    def has_term(self, stem: str) -> bool:
+        """Whether a stemmed token, or a longer term it is a prefix of, occurs in the corpus.
+
+        The prefix match lets 'jejunal' (stem 'jejun') find 'jejunum' in the corpus.
+        """
+        if stem in self.doc_freq:
+            return True
+        if len(stem) < 4:
+            return False
+        i = bisect.bisect_left(self._terms, stem)
+        return i < len(self._terms) and self._terms[i].startswith(stem)
 
     @property
     def dimension(self) -> int:

@@ -113,6 +113,14 @@ class Settings(BaseSettings):
             "docs/evaluation.md ('Abstention threshold')."
         ),
     )
+    abstain_on_unknown_terms: bool = Field(
+        default=True,
+        description=(
+            "Also abstain when the question names a specific term (a word that is neither common "
+            "English nor anywhere in the corpus, e.g. a drug or isotope) the literature never "
+            "mentions; the message names the term. Evidence in docs/evaluation.md."
+        ),
+    )
     answer_sentences: int = Field(
         default=3, ge=1, le=10, description="Sentences in the extractive answer."
     )

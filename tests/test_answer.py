@@ -65,3 +65,31 @@ def test_off_topic_question_in_a_conversation_still_abstains(fake_assistant: Ass
     assert ans.abstained
     follow = fake_assistant.ask("and with placebo?", history=history)
     assert "octreotide" in follow.query.lower() and not follow.abstained
+
+
+def test_unknown_terms_are_specific_words_the_corpus_never_uses():
+    from assistant.answer import unknown_terms
+
+    corpus = {"octreotid", "jejunum", "liver"}
+
+    def in_corpus(word: str) -> bool:
+        return any(term.startswith(word[:5]) for term in corpus)
+
+    common = {"what", "dose", "should", "used", "patients", "with", "liver"}
+    q = "What holmium dose should be used with tacrolimus for patients with jejunal liver spread?"
+    assert unknown_terms(q, in_corpus, common) == ["holmium", "tacrolimus", "spread"]
+    assert unknown_terms(q, in_corpus, None) == []  # no vocabulary: the rule is off
+
+
+def test_question_naming_an_unknown_drug_abstains_and_says_why(
+    fake_assistant: Assistant, fake_embedder
+):
+    fake_embedder.vocabulary = frozenset({"what", "dose", "with", "patients", "midgut", "tumours"})
+    ans = fake_assistant.ask("What dose of posaconazole with octreotide in midgut tumours?")
+    assert ans.abstained and ans.answer is None
+    assert "'posaconazole'" in ans.message
+    known = fake_assistant.ask("What dose of octreotide in midgut tumours?")
+    assert not known.abstained
+    off = fake_assistant.settings.model_copy(update={"abstain_on_unknown_terms": False})
+    fake_assistant.settings = off
+    assert not fake_assistant.ask("What dose of posaconazole with octreotide?").abstained

@@ -95,7 +95,7 @@ def test_piped_subprocess_with_real_model(real_assistant, tmp_path):
     s = real_assistant.settings
     proc = subprocess.run(
         [str(ASSISTANT_BIN), "chat", "--corpus", str(s.corpus_dir), "--index", str(s.index_dir)],
-        input="How is kidney toxicity of PRRT limited?\nand in midgut tumours?\n",
+        input="How is kidney toxicity of lutetium PRRT limited?\nand in midgut tumours?\n",
         capture_output=True,
         text=True,
         env=_env(tmp_path),
@@ -131,7 +131,7 @@ def test_interactive_shell_in_a_pseudo_terminal(real_assistant, tmp_path):
         expect("Reminder")
         expect(r"4 sources, \d+ chunks")
         expect("ask›")
-        child.sendline("How is kidney toxicity of PRRT limited?")
+        child.sendline("How is kidney toxicity of lutetium PRRT limited?")
         expect("Sources")
         expect("PMID 67890")
         expect("ask›")
@@ -164,4 +164,4 @@ def test_interactive_shell_in_a_pseudo_terminal(real_assistant, tmp_path):
     assert "## 2. and what about its survival benefit?" in transcript
     assert "## References" in transcript
     history = (tmp_path / "history").read_text(encoding="utf-8")
-    assert "How is kidney toxicity of PRRT limited?" in history
+    assert "How is kidney toxicity of lutetium PRRT limited?" in history
