@@ -33,7 +33,7 @@ def unknown_terms(
 ) -> list[str]:
     """Specific words of the question that the corpus never uses.
 
-    A word counts when it is not a stop word, is at least `min_length` letters, does not occur
+    A word counts when it is not a stop word, is at least `min_length` letters (no digits), does not occur
     in the corpus (`in_corpus`, on stems, with prefix matching) and is not a common word
     (`common_words`, the embedding model's whole-word vocabulary): a drug, isotope, procedure
     or disease the literature does not cover. Without a vocabulary nothing counts.
@@ -44,7 +44,7 @@ def unknown_terms(
     for word in TOKEN_RE.findall(question.lower()):
         if len(word) < min_length or word in STOPWORDS or word in common_words or word in out:
             continue
-        if word.isdigit() or in_corpus(word):
+        if any(c.isdigit() for c in word) or in_corpus(word):  # years, doses, "1970s"
             continue
         out.append(word)
     return out

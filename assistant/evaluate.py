@@ -51,6 +51,8 @@ HIGHER_IS_BETTER = {
     "source_recall@10": True,
     "mrr@10": True,
     "ndcg@10": True,
+    "multi_turn_answer_recall@5": True,
+    "multi_turn_source_recall@5": True,
     "abstain_precision": True,
     "abstain_recall": True,
     "false_abstain_rate": False,
@@ -264,6 +266,19 @@ def summarize(records: Sequence[Mapping[str, Any]], k: int) -> dict[str, Any]:
     metrics["source_recall@10"] = round(means["recall@10"], 4)
     metrics["mrr@10"] = round(means["mrr@10"], 4)
     metrics["ndcg@10"] = round(means["ndcg@10"], 4)
+    # the follow-up cases alone (compare `--history rewrite` with `--history last`)
+    multi = [r for r in with_answers if r["multi_turn"]]
+    metrics["multi_turn_answer_recall@5"] = (
+        round(recall_at([r["answer_rank"] for r in multi], 5), 4) if multi else None
+    )
+    multi_src = [r for r in with_sources if r["multi_turn"]]
+    if multi_src:
+        sub_qrels = {r["id"]: qrels[r["id"]] for r in multi_src}
+        sub_run = {r["id"]: run[r["id"]] for r in multi_src}
+        sub, _ = ranking_metrics(sub_qrels, sub_run, ("recall@5",))
+        metrics["multi_turn_source_recall@5"] = round(sub["recall@5"], 4)
+    else:
+        metrics["multi_turn_source_recall@5"] = None
     abst = abstention_metrics([r["answerable"] for r in records], [r["abstained"] for r in records])
     metrics.update({key: None if v is None else round(v, 4) for key, v in abst.items()})
     metrics.update(latency_percentiles([r["latency_ms"] for r in records]))

@@ -110,6 +110,11 @@ def test_history_rewrite_versus_last(fake_assistant) -> None:  # type: ignore[no
     q_rewrite = next(r for r in rewrite["per_question"] if r["id"] == "t-05")["query"]
     q_last = next(r for r in last["per_question"] if r["id"] == "t-05")["query"]
     assert "lutetium" in q_rewrite.lower() and "lutetium" not in q_last.lower()
+    multi = [r for r in rewrite["per_question"] if r["multi_turn"] and r["answers"]]
+    assert multi, "the fixture gold file has a multi-turn case"
+    hits = sum(1 for r in multi if r["answer_rank"] is not None and r["answer_rank"] <= 5)
+    assert rewrite["metrics"]["multi_turn_answer_recall@5"] == round(hits / len(multi), 4)
+    assert rewrite["metrics"]["multi_turn_source_recall@5"] is not None
     with pytest.raises(InputError):
         evaluate(fake_assistant, GOLD / "ok.jsonl", history="sometimes")
 

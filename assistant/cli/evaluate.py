@@ -36,7 +36,8 @@ from .common import (
 
 GOLD_COLUMNS = (
     "answer_recall@1", "answer_recall@3", "answer_recall@5", "answer_recall@10",
-    "source_recall@5", "source_recall@10", "mrr@10", "ndcg@10", "abstain_precision",
+    "source_recall@5", "source_recall@10", "mrr@10", "ndcg@10", "multi_turn_answer_recall@5",
+    "multi_turn_source_recall@5", "abstain_precision",
     "abstain_recall", "false_abstain_rate", "latency_ms_p50", "latency_ms_p95", "n_questions",
 )  # fmt: skip
 BEIR_COLUMNS = ("ndcg@10", "recall@100", "mrr@10", "latency_ms_p50")
