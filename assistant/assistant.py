@@ -18,7 +18,7 @@ from .answer import (
 from .chunk import chunk_documents
 from .conversation import rewrite_query
 from .corpus import combined_fingerprint, corpus_fingerprints, load_corpus, parse_note
-from .embed import Embedder, describe_model, load_embedder
+from .embed import Embedder, QueryBatcher, describe_model, load_embedder
 from .errors import AssistantError, InputError
 from .index import (
     BuildReport,
@@ -51,6 +51,7 @@ class Assistant:
     ) -> None:
         self.settings = settings or Settings()
         self._embedder = embedder
+        self._batcher: QueryBatcher | None = None
         self._index: SearchIndex | None = None
         self._lock = threading.RLock()
         self.progress = progress
@@ -74,6 +75,14 @@ class Assistant:
                 )
                 self._report("load-model", 1, 1)
             return self._embedder
+
+    @property
+    def query_encoder(self) -> QueryBatcher:
+        """Encodes questions, batching the ones that arrive at the same time."""
+        with self._lock:
+            if self._batcher is None or self._batcher.embedder is not self.embedder:
+                self._batcher = QueryBatcher(self.embedder)
+            return self._batcher
 
     def _model_identity(self) -> tuple[str, str]:
         if self._embedder is not None:
@@ -216,9 +225,9 @@ class Assistant:
             raise InputError("k must be at least 1 and offset at least 0")
         s = self.settings
         index = self.index
-        embedder = self.embedder
+        encoder = self.query_encoder
         t0 = time.perf_counter()
-        qvec = embedder.embed_query(query)
+        qvec = encoder.embed_query(query)
         t1 = time.perf_counter()
         tokens = tokenize(query, s.bm25_stemmer)
         ranked = retrieve(

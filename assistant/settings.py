@@ -167,10 +167,13 @@ class Settings(BaseSettings):
         description="Write question text to the logs (off: clinicians may type patient details).",
     )
     api_workers: int = Field(
-        default=2,
+        default=16,
         ge=1,
         le=64,
-        description="Questions the API encodes at once (threads); further requests wait in line.",
+        description=(
+            "Requests the API works on at once (threads); their questions are encoded together "
+            "in one batch, further requests wait in line."
+        ),
     )
 
     # --- corpus ingestion (assistant corpus ...)
