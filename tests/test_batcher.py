@@ -26,9 +26,10 @@ class SlowFake(FakeEmbedder):
         time.sleep(0.02)
         if self.fail_on and self.fail_on in texts:
             raise RuntimeError("model failed")
-        return np.stack([self.embed_query(t) for t in texts])
+        return np.stack([FakeEmbedder.embed_query(self, t) for t in texts])
 
     def embed_query(self, text):
+        time.sleep(0.002)  # a single question takes time too, so callers overlap
         if self.fail_on and text == self.fail_on:
             raise RuntimeError("model failed")
         return super().embed_query(text)
@@ -36,20 +37,37 @@ class SlowFake(FakeEmbedder):
 
 def test_concurrent_questions_share_batches_and_get_their_own_vectors():
     fake = SlowFake()
+    gate = threading.Event()
+    plain = fake.embed_query
+
+    def first_blocks(text):
+        if text == "first":
+            assert gate.wait(10)
+        return plain(text)
+
+    fake.embed_query = first_blocks
     batcher = QueryBatcher(fake)
-    texts = [f"liver metastases question {i}" for i in range(64)]
+    texts = [f"liver metastases question {i}" for i in range(15)]
     with ThreadPoolExecutor(16) as pool:
-        got = list(pool.map(batcher.embed_query, texts))
+        lead = pool.submit(batcher.embed_query, "first")
+        while not batcher._busy:
+            time.sleep(0.001)
+        rest = [pool.submit(batcher.embed_query, t) for t in texts]
+        deadline = time.monotonic() + 10
+        while len(batcher._pending) < len(texts) and time.monotonic() < deadline:
+            time.sleep(0.001)
+        gate.set()
+        got = [f.result(timeout=10) for f in rest]
+        assert np.allclose(lead.result(timeout=10), FakeEmbedder.embed_query(fake, "first"))
     for text, vec in zip(texts, got, strict=True):
-        assert np.allclose(vec, fake.embed_query(text))
-    assert max(fake.batches) > 1, "concurrent questions were encoded together"
-    assert sum(fake.batches) <= len(texts)  # lone questions go through embed_query itself
+        assert np.allclose(vec, FakeEmbedder.embed_query(fake, text))
+    assert fake.batches == [15], "the questions that queued up were encoded in one batch"
 
 
 def test_a_lone_question_is_encoded_at_once():
     fake = SlowFake()
     vec = QueryBatcher(fake).embed_query("octreotide")
-    assert np.allclose(vec, fake.embed_query("octreotide")) and fake.batches == []
+    assert np.allclose(vec, FakeEmbedder.embed_query(fake, "octreotide")) and fake.batches == []
 
 
 def test_errors_reach_every_caller_and_the_batcher_recovers():
@@ -67,7 +85,7 @@ def test_errors_reach_every_caller_and_the_batcher_recovers():
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(ask, ["bad", "a", "b", "c"]))
     assert isinstance(results[0], RuntimeError)
-    assert np.allclose(batcher.embed_query("fine"), fake.embed_query("fine"))
+    assert np.allclose(batcher.embed_query("fine"), FakeEmbedder.embed_query(fake, "fine"))
 
 
 def test_no_caller_waits_on_others_under_continuous_load():
