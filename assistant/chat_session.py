@@ -378,7 +378,7 @@ def source_row(p: Passage) -> str:
     """One line of the compact sources list."""
     s = p.source
     return (
-        f"[{p.rank}] {short_authors(s.get('authors'))}, {s.get('year') or '—'}, "
+        f"[{p.rank}] {short_authors(s.get('authors'), s.get('title'))}, {s.get('year') or '—'}, "
         f"{s.get('journal') or '—'}, {s.get('source_type') or '—'}, {identifier(s)}"
     )
 
@@ -388,7 +388,7 @@ def format_passages(passages: list[Passage]) -> str:
     lines = ["Sources:"] + [f"  {source_row(p)}" for p in passages] + [""]
     for p in passages:
         where = p.chunk.section or p.source.get("title", "")
-        lines.append(f"[{p.rank}] {short_authors(p.source.get('authors'))} "
+        lines.append(f"[{p.rank}] {short_authors(p.source.get('authors'), p.source.get('title'))} "
                      f"{p.source.get('year')} — {where}")  # fmt: skip
         lines.append("    " + re.sub(r"\s+", " ", p.chunk.text.strip()))
     return "\n".join(lines)

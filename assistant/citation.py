@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 
-def short_authors(authors: Any) -> str:
-    """'Rinke A et al.' style first-author label."""
+def short_authors(authors: Any, title: str | None = None) -> str:
+    """'Rinke A et al.' style first-author label; the title's first words when no authors."""
     if not authors:
+        if title:
+            words = str(title).split()
+            return " ".join(words[:6]) + (" …" if len(words) > 6 else "")
         return "—"
     first = str(authors[0]).replace(" et al.", "").replace(" et al", "")
     return first if len(authors) == 1 else f"{first} et al."

@@ -40,7 +40,7 @@ def sources_table(passages: Sequence[Passage], title: str = "Sources") -> Table:
         s = p.source
         table.add_row(
             str(p.rank),
-            escape(short_authors(s.get("authors"))),
+            escape(short_authors(s.get("authors"), s.get("title"))),
             str(s.get("year") or "—"),
             escape(s.get("journal") or "—"),
             escape(s.get("source_type") or "—"),
@@ -53,7 +53,7 @@ def passage_panel(p: Passage, terms: Sequence[str]) -> Panel:
     """One passage with its section and matched terms highlighted."""
     s = p.source
     page = f", p. {p.chunk.page}" if p.chunk.page is not None else ""
-    title = f"[{p.rank}] {escape(short_authors(s.get('authors')))} {s.get('year')} — {escape(p.chunk.section or s.get('title', ''))}{page}"
+    title = f"[{p.rank}] {escape(short_authors(s.get('authors'), s.get('title')))} {s.get('year')} — {escape(p.chunk.section or s.get('title', ''))}{page}"
     body = highlight(re.sub(r"[ \t]+", " ", p.chunk.text.strip()), terms)
     return Panel(body, title=title, title_align="left", border_style="dim")
 
@@ -107,9 +107,7 @@ def context_panel(ctx: dict[str, Any], terms: Sequence[str]) -> Panel:
     body.append_text(passage)
     if after:
         body.append("\n\n" + after + " …", style="dim")
-    title = (
-        f"[{ctx.get('rank', '?')}] {escape(short_authors(src.get('authors')))} {src.get('year')}"
-    )
+    title = f"[{ctx.get('rank', '?')}] {escape(short_authors(src.get('authors'), src.get('title')))} {src.get('year')}"
     return Panel(
         body,
         title=title,
