@@ -21,9 +21,9 @@ from typing import Any
 from .chunk import chunk_documents
 from .embed import Embedder
 from .errors import InputError
-from .index import SearchIndex, build_index, library_versions, load_index, read_manifest, save_index
+from .index import SearchIndex, build_index, load_index, read_manifest, save_index
 from .lexical import tokenize
-from .metrics import ranking_metrics
+from .metrics import eval_libraries, ranking_metrics
 from .retrieve import retrieve
 from .settings import Settings
 from .types import MODES, Document
@@ -246,18 +246,6 @@ def evaluate_beir(
         "modes": results,
         "index_manifest": {k: v for k, v in index.manifest.items() if k != "corpus"},
         "settings": settings.model_dump(mode="json"),
-        "libraries": library_versions() | _eval_libraries(),
+        "libraries": eval_libraries(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-
-
-def _eval_libraries() -> dict[str, str]:
-    from importlib import metadata
-
-    out = {}
-    for name in ("ir_measures", "pytrec_eval-terrier", "matplotlib"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return out

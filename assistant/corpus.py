@@ -203,19 +203,25 @@ def parse_note(path: Path, text: str | None = None) -> Document:
     )
 
 
+def parse_notes(paths: Iterable[Path]) -> tuple[list[Document], list[str]]:
+    """The notes that parse, and every problem (file and line) of those that do not."""
+    docs: list[Document] = []
+    problems: list[str] = []
+    for path in paths:
+        try:
+            docs.append(parse_note(path))
+        except CorpusError as exc:
+            problems.extend(exc.problems)
+    return docs, problems
+
+
 def load_corpus(corpus_dir: Path) -> tuple[list[Document], list[str]]:
     """Every note under `corpus_dir`, and warnings about files that are not notes.
 
     Raises CorpusError listing every invalid file (never drops one silently), duplicate ids included.
     """
     notes, others = note_paths(corpus_dir)
-    docs: list[Document] = []
-    problems: list[str] = []
-    for path in notes:
-        try:
-            docs.append(parse_note(path))
-        except CorpusError as exc:
-            problems.extend(exc.problems)
+    docs, problems = parse_notes(notes)
     seen: dict[str, Path] = {}
     for doc in docs:
         if doc.id in seen:

@@ -14,18 +14,17 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from .answer import should_abstain
 from .assistant import Assistant
 from .errors import InputError
-from .index import library_versions
 from .metrics import (
     abstention_metrics,
     best_threshold,
     compile_answers,
+    eval_libraries,
     first_answer_rank,
     first_source_rank,
     latency_percentiles,
@@ -304,17 +303,6 @@ def sweep(records: Sequence[Mapping[str, Any]], k: int) -> dict[str, Any]:
         "best": best,
         "criterion": "most unanswerable abstained with false_abstain_rate <= 0.05",
     }
-
-
-def eval_libraries() -> dict[str, str]:
-    """Versions of the libraries that shape retrieval and the metrics."""
-    out = library_versions()
-    for name in ("ir_measures", "pytrec_eval-terrier", "matplotlib"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
 
 
 def evaluate(

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from importlib import metadata
 from typing import Any
 
 import numpy as np
+
+from .index import library_versions
 
 # our metric name -> ir_measures measure name
 RANKING_MEASURES: dict[str, str] = {
@@ -174,3 +177,14 @@ def best_threshold(
     pool = within or [min(scored, key=lambda r: float(r["false_abstain_rate"]))]
     best = max(pool, key=lambda r: (round(float(r["abstain_recall"]), 9), -float(r["threshold"])))
     return dict(best)
+
+
+def eval_libraries() -> dict[str, str]:
+    """Versions of the libraries that shape retrieval and the metrics."""
+    out = library_versions()
+    for name in ("ir_measures", "pytrec_eval-terrier", "matplotlib"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out

@@ -53,7 +53,9 @@ def passage_panel(p: Passage, terms: Sequence[str]) -> Panel:
     """One passage with its section and matched terms highlighted."""
     s = p.source
     page = f", p. {p.chunk.page}" if p.chunk.page is not None else ""
-    title = f"[{p.rank}] {escape(short_authors(s.get('authors'), s.get('title')))} {s.get('year')} — {escape(p.chunk.section or s.get('title', ''))}{page}"
+    label = escape(short_authors(s.get("authors"), s.get("title")))
+    where = escape(p.chunk.section or s.get("title", ""))
+    title = f"[{p.rank}] {label} {s.get('year')}{page} — {where}"  # page first: titles get cut
     body = highlight(re.sub(r"[ \t]+", " ", p.chunk.text.strip()), terms)
     return Panel(body, title=title, title_align="left", border_style="dim")
 

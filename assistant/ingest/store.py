@@ -17,7 +17,15 @@ from typing import Any
 import yaml
 
 from ..chunk import chunk_document
-from ..corpus import ID_RE, OPTIONAL_FIELDS, PMID_RE, REQUIRED_FIELDS, note_paths, parse_note
+from ..corpus import (
+    ID_RE,
+    OPTIONAL_FIELDS,
+    PMID_RE,
+    REQUIRED_FIELDS,
+    note_paths,
+    parse_note,
+    parse_notes,
+)
 from ..errors import CorpusError, InputError
 from ..types import SOURCE_TYPES, Document
 from .base import IngestError, Record, make_id, parse_xml
@@ -213,14 +221,7 @@ class CorpusStore:
         if not self.corpus_dir.is_dir():
             return [], []
         notes, _ = note_paths(self.corpus_dir)
-        docs: list[Document] = []
-        problems: list[str] = []
-        for path in notes:
-            try:
-                docs.append(parse_note(path))
-            except CorpusError as exc:
-                problems.extend(exc.problems)
-        return docs, problems
+        return parse_notes(notes)
 
     def get(self, doc_id: str) -> Document:
         """The document with this id, or an InputError naming the command that lists ids."""
