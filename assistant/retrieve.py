@@ -98,7 +98,7 @@ def retrieve(
     dense_weight: float = 1.0,
     bm25_weight: float = 1.0,
     filters: Filters | None = None,
-    fusion: str = "rrf",
+    fusion: str = "score",
 ) -> Ranked:
     """The best `n` chunk rows for a query in the given mode."""
     allowed = allowed_rows(index, filters)
