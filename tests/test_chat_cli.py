@@ -165,3 +165,23 @@ def test_interactive_shell_in_a_pseudo_terminal(real_assistant, tmp_path):
     assert "## References" in transcript
     history = (tmp_path / "history").read_text(encoding="utf-8")
     assert "How is kidney toxicity of lutetium PRRT limited?" in history
+
+
+def test_no_rebuild_uses_the_stale_index_with_a_warning(corpus_dir, tmp_path, monkeypatch):
+    from conftest import FakeEmbedder
+    from typer.testing import CliRunner
+
+    from assistant.cli import app
+
+    fake = FakeEmbedder()
+    monkeypatch.setattr("assistant.assistant.load_embedder", lambda *a, **k: fake)
+    monkeypatch.setattr("assistant.assistant.describe_model", lambda n: (n, fake.fingerprint))
+    args = ["--corpus", str(corpus_dir), "--index", str(tmp_path / "idx")]
+    runner = CliRunner()
+    assert runner.invoke(app, ["index", *args]).exit_code == 0
+    note = corpus_dir / "prrt-study.md"
+    note.write_text(note.read_text().replace("65%", "66%"), encoding="utf-8")
+    result = runner.invoke(app, ["chat", "--no-rebuild", *args], input="/quit\n")
+    assert result.exit_code == 0, result.output
+    assert "corpus changed" in result.stderr
+    assert "66%" not in (tmp_path / "idx" / "chunks.jsonl").read_text()

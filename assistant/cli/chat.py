@@ -39,6 +39,7 @@ from .common import (
     IndexOpt,
     KOpt,
     ModeOpt,
+    NoRebuildOpt,
     err_console,
     guarded,
     settings_from,
@@ -294,6 +295,7 @@ def chat_cmd(
     ] = False,
     corpus: CorpusOpt = None,
     index: IndexOpt = None,
+    no_rebuild: NoRebuildOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """A conversational shell: ask questions, follow up, page, filter, export (type /help)."""
@@ -311,7 +313,7 @@ def chat_cmd(
             print(f"note: {DISCLAIMER}", file=sys.stderr)
         with loading_display(interactive or sys.stderr.isatty()) as progress:
             assistant = Assistant(settings, progress=progress)
-            assistant.load()
+            assistant.load(rebuild=False if no_rebuild else None)
         session = ChatSession(assistant, k=k, mode=mode)
         for warning in assistant.warnings:
             print(f"warning: {warning}", file=sys.stderr)
