@@ -25,6 +25,20 @@ def unknown_message(terms: Sequence[str]) -> str:
     )
 
 
+COMMON_SUFFIXES = ("s", "es", "d", "ed", "r", "er", "st", "est", "ly", "ing", "ness")
+
+
+def _is_common(word: str, common_words: Collection[str]) -> bool:
+    """A common word, or a plain inflection of one ('kinder', 'shrinking')."""
+    if word in common_words:
+        return True
+    return any(
+        word.endswith(suffix) and word[: -len(suffix)] in common_words
+        for suffix in COMMON_SUFFIXES
+        if len(word) - len(suffix) >= 3
+    )
+
+
 def unknown_terms(
     question: str,
     in_corpus: Callable[[str], bool],
@@ -42,7 +56,9 @@ def unknown_terms(
         return []
     out: list[str] = []
     for word in TOKEN_RE.findall(question.lower()):
-        if len(word) < min_length or word in STOPWORDS or word in common_words or word in out:
+        if len(word) < min_length or word in STOPWORDS or word in out:
+            continue
+        if _is_common(word, common_words):
             continue
         if any(c.isdigit() for c in word) or in_corpus(word):  # years, doses, "1970s"
             continue

@@ -79,6 +79,8 @@ def test_unknown_terms_are_specific_words_the_corpus_never_uses():
     q = "What holmium dose should be used with tacrolimus for patients with jejunal liver spread?"
     assert unknown_terms(q, in_corpus, common) == ["holmium", "tacrolimus", "spread"]
     assert unknown_terms(q, in_corpus, None) == []  # no vocabulary: the rule is off
+    # plain inflections of common words are common too
+    assert unknown_terms("Is it kinder and gentler?", in_corpus, {"kind", "gentle"}) == []
 
 
 def test_question_naming_an_unknown_drug_abstains_and_says_why(
