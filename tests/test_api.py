@@ -441,13 +441,13 @@ def test_serve_command_loads_then_runs_uvicorn(
 ) -> None:
     import uvicorn
 
-    import assistant.cli.serve as serve_mod
     from assistant.cli import app
 
     seen: dict[str, object] = {}
-    real = serve_mod.Assistant
-    monkeypatch.setattr(serve_mod, "Assistant",
-                        lambda s, progress=None: real(s, embedder=fake_embedder))  # fmt: skip
+    monkeypatch.setattr("assistant.assistant.load_embedder", lambda *a, **k: fake_embedder)
+    monkeypatch.setattr(
+        "assistant.assistant.describe_model", lambda name: (name, fake_embedder.fingerprint)
+    )
     monkeypatch.setattr(uvicorn, "run", lambda app_, **kw: seen.update(app=app_, **kw))
     result = CliRunner().invoke(
         app,

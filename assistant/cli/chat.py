@@ -42,6 +42,7 @@ from .common import (
     NoRebuildOpt,
     err_console,
     guarded,
+    print_warnings,
     settings_from,
 )
 from .render import (
@@ -315,8 +316,7 @@ def chat_cmd(
             assistant = Assistant(settings, progress=progress)
             assistant.load(rebuild=False if no_rebuild else None)
         session = ChatSession(assistant, k=k, mode=mode)
-        for warning in assistant.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
+        print_warnings(assistant.warnings)
         built = assistant.last_build
         if interactive:
             console.print(Text(banner(assistant), style="bold"))

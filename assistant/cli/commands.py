@@ -21,6 +21,8 @@ from .common import (
     NoRebuildOpt,
     console,
     guarded,
+    open_assistant,
+    print_warnings,
     progress_display,
     settings_from,
 )
@@ -42,8 +44,7 @@ def index_cmd(
         with progress_display(not json_out) as progress:
             assistant = Assistant(settings, progress=progress)
             report = assistant.build(force=force)
-        for warning in assistant.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
+        print_warnings(assistant.warnings)
         if json_out:
             print(json.dumps(report.to_dict()))
             return
@@ -81,12 +82,8 @@ def ask_cmd(
 
     def run() -> None:
         settings = settings_from(corpus, index, debug=debug)
-        with progress_display(sys.stderr.isatty()) as progress:
-            assistant = Assistant(settings, progress=progress)
-            assistant.validate_question(question)
-            assistant.load(rebuild=False if no_rebuild else None)
-        for warning in assistant.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
+        Assistant(settings).validate_question(question)  # before loading anything
+        assistant = open_assistant(settings, no_rebuild)
         answer = assistant.ask(question, k=k, mode=mode)
         if json_out:
             sys.stdout.write(json.dumps(answer.to_dict(), ensure_ascii=False) + "\n")

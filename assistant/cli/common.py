@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 
+from ..assistant import Assistant
 from ..errors import AssistantError, CorpusError
 from ..settings import Settings, load_settings
 
@@ -138,3 +139,22 @@ def progress_display(enabled: bool = True) -> Iterator[Callable[[str, int, int],
 
     with progress:
         yield update
+
+
+def open_assistant(settings: Settings, no_rebuild: bool = False) -> Assistant:
+    """An Assistant with its index loaded (rebuilt if stale, with progress bars on a terminal).
+
+    Warnings (a stale index used as it is, files that are not notes) go to stderr.
+    """
+    with progress_display(sys.stderr.isatty()) as progress:
+        assistant = Assistant(settings, progress=progress)
+        assistant.load(rebuild=False if no_rebuild else None)
+    assistant.progress = None
+    print_warnings(assistant.warnings)
+    return assistant
+
+
+def print_warnings(warnings: list[str]) -> None:
+    """Each warning as one line on stderr."""
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from ..assistant import Assistant
 from .app import app
 from .common import (
     CorpusOpt,
@@ -15,7 +14,7 @@ from .common import (
     IndexOpt,
     NoRebuildOpt,
     guarded,
-    progress_display,
+    open_assistant,
     settings_from,
 )
 
@@ -54,12 +53,7 @@ def serve_cmd(
 
         settings = settings_from(corpus, index, debug=debug, host=host, port=port)
         # Load before binding so a missing index or a bad corpus is one clear line, exit 1.
-        with progress_display(sys.stderr.isatty()) as progress:
-            assistant = Assistant(settings, progress=progress)
-            assistant.load(rebuild=False if no_rebuild else None)
-        assistant.progress = None
-        for warning in assistant.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
+        assistant = open_assistant(settings, no_rebuild)
         if not settings.api_key and settings.host not in ("127.0.0.1", "localhost", "::1"):
             print(
                 f"warning: listening on {settings.host} without an API key; "
