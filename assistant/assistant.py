@@ -150,7 +150,8 @@ class Assistant:
             self._report("load-corpus", 0, 1)
             docs, warnings = load_corpus(s.corpus_dir)
             self.warnings.extend(warnings)
-            files = corpus_fingerprints(s.corpus_dir)
+            # the same per-file fingerprints as corpus_fingerprints(), without reading again
+            files = {str(d.path.relative_to(s.corpus_dir)): d.fingerprint for d in docs}
             self._report("load-corpus", 1, 1)
             chunks = chunk_documents(docs, s.chunk_max_tokens, s.chunk_overlap_tokens)
             previous = None

@@ -145,3 +145,12 @@ def test_readme_in_index_folder_survives_rebuild(fake_assistant: Assistant, sett
     shutil.rmtree(settings.index_dir)
     fake_assistant.build()
     assert (settings.index_dir / "manifest.json").exists()
+
+
+def test_manifest_corpus_fingerprints_match_the_files(fake_assistant: Assistant, settings):
+    from assistant.corpus import combined_fingerprint, corpus_fingerprints
+
+    manifest = read_manifest(settings.index_dir)
+    files = corpus_fingerprints(settings.corpus_dir)
+    assert manifest["corpus"]["files"] == files
+    assert manifest["corpus"]["fingerprint"] == combined_fingerprint(files)
