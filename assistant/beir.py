@@ -45,6 +45,22 @@ class BeirDataset:
     fingerprint: str
 
 
+def ranked_documents(
+    index: SearchIndex, ranked: Sequence[tuple[int, float]], depth: int
+) -> list[str]:
+    """Document ids in the order of their best chunk, at most `depth` of them."""
+    docs: list[str] = []
+    seen: set[str] = set()
+    for row, _ in ranked:
+        doc = index.chunks[row].doc_id
+        if doc not in seen:
+            seen.add(doc)
+            docs.append(doc)
+            if len(docs) == depth:
+                break
+    return docs
+
+
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         raise InputError(
@@ -201,16 +217,7 @@ def rank_documents(
             bm25_weight=settings.bm25_weight,
             fusion=settings.fusion,
         )
-        docs: list[str] = []
-        seen: set[str] = set()
-        for row, _ in ranked:
-            doc = index.chunks[row].doc_id
-            if doc not in seen:
-                seen.add(doc)
-                docs.append(doc)
-                if len(docs) == depth:
-                    break
-        run[qid] = docs
+        run[qid] = ranked_documents(index, ranked, depth)
         latencies.append((time.perf_counter() - t0) * 1000)
         if progress:
             progress(f"queries ({mode})", i + 1, len(items))

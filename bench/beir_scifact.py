@@ -15,25 +15,13 @@ import time
 from pathlib import Path
 
 from assistant.assistant import Assistant
-from assistant.beir import load_beir, open_index
+from assistant.beir import load_beir, open_index, ranked_documents
 from assistant.lexical import tokenize
 from assistant.metrics import ranking_metrics
 from assistant.retrieve import bm25_search, dense_search, reciprocal_rank_fusion, score_fusion
 from assistant.settings import Settings
 
 DEFAULT = Path(__file__).resolve().parent.parent.parent / "shared" / "bench" / "scifact"
-
-
-def to_docs(index, ranked, depth=100):  # type: ignore[no-untyped-def]
-    out, seen = [], set()
-    for row, _ in ranked:
-        doc = index.chunks[row].doc_id
-        if doc not in seen:
-            seen.add(doc)
-            out.append(doc)
-            if len(out) == depth:
-                break
-    return out
 
 
 def main() -> None:
@@ -56,7 +44,7 @@ def main() -> None:
           f"candidate lists in {time.perf_counter() - t0:.1f} s")  # fmt: skip
 
     def score(name: str, fuse) -> None:  # type: ignore[no-untyped-def]
-        run = {q: to_docs(index, fuse(dense[q], lexical[q])) for q in ds.queries}
+        run = {q: ranked_documents(index, fuse(dense[q], lexical[q]), 100) for q in ds.queries}
         means, _ = ranking_metrics(ds.qrels, run, ("ndcg@10", "recall@100", "mrr@10"))
         print(f"{name:40s} ndcg@10 {means['ndcg@10']:.4f}  recall@100 {means['recall@100']:.4f}"
               f"  mrr@10 {means['mrr@10']:.4f}")  # fmt: skip
