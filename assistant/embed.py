@@ -123,8 +123,8 @@ class SentenceTransformerEmbedder:
     def embed_documents(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         """Encode in blocks sorted by length (so padding stays small), reporting progress.
 
-        Uses `index_threads` CPU threads while it runs; single queries use `query_threads`
-        (one thread: two threads double, and under load multiply, single-query latency).
+        Uses `index_threads` CPU threads while it runs; questions use `query_threads` (one by
+        default: more threads help a little on an idle machine and a lot of harm on a busy one).
         """
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         if not texts:
