@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .metrics import recall_at
+
 ANSWER_KS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222;padding:0 1em}
@@ -44,8 +46,7 @@ def _plots(result: Mapping[str, Any]) -> list[tuple[str, str]]:
     fig, ax = plt.subplots(figsize=(5, 3.4))
     for mode, data in runs.items():
         records = [r for r in data["per_question"] if r["answerable"] and r["answers"]]
-        ys = [sum(1 for r in records if r["answer_rank"] and r["answer_rank"] <= k)
-              / max(1, len(records)) for k in ANSWER_KS]  # fmt: skip
+        ys = [recall_at([r["answer_rank"] for r in records], k) for k in ANSWER_KS]
         ax.plot(ANSWER_KS, ys, marker="o", label=mode)
     ax.set(xlabel="k (passages)", ylabel="answer recall@k", ylim=(0, 1.02),
            title="Answer recall at k")  # fmt: skip
