@@ -35,6 +35,49 @@ PMID_RE = re.compile(r"^\d{1,9}$")
 # Folders under the corpus that hold something other than notes.
 IGNORED_DIRS = {"gold"}
 IGNORED_FILES = {"README.md"}
+# The default of ASSISTANT_MAX_NOTE_BYTES: larger notes are refused (docs/corpus-format.md).
+MAX_NOTE_BYTES = 2_000_000
+SCALAR_FIELDS = ("title", "journal", "volume", "issue", "pages", "pmid", "doi", "url", "summary")
+LIST_FIELDS = ("authors", "topics", "verified")
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML without anchors (&) and aliases (*): nested aliases expand exponentially (an
+    'alias bomb'), and notes never need them."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise yaml.composer.ComposerError(
+                None, None, "anchors (&) and aliases (*) are not allowed", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML safely: plain data only, anchors and aliases refused (yaml.YAMLError)."""
+    return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def is_scalar(value: Any) -> bool:
+    """Text, a number or a date: what a single-valued field may hold."""
+    return isinstance(value, str | int | float | date) and not isinstance(value, bool)
+
+
+def escapes(path: Path, root: Path) -> bool:
+    """Whether `path` under `root` is (or lies in) a symbolic link leading out of `root`."""
+    try:
+        return not path.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):  # unreadable, or a symlink loop
+        return True
+
+
+def size_problem(path: Path, size: int, limit: int) -> str:
+    """The refusal of a note over the size limit."""
+    return (
+        f"{path}:1: the note is {size:,} bytes; the limit is {limit:,} "
+        "(ASSISTANT_MAX_NOTE_BYTES): split it into several notes, or raise the limit"
+    )
 
 
 def fingerprint_bytes(data: bytes) -> str:
@@ -56,6 +99,9 @@ def note_paths(corpus_dir: Path) -> tuple[list[Path], list[Path]]:
         if any(part.startswith((".", "_")) or part in IGNORED_DIRS for part in rel.parts[:-1]):
             continue
         if not path.is_file() or rel.name.startswith("."):
+            continue
+        if escapes(path, corpus_dir):
+            others.append(path)  # load_corpus warns that it was skipped
             continue
         if path.suffix.lower() == ".md" and rel.name not in IGNORED_FILES:
             notes.append(path)
@@ -92,10 +138,16 @@ def _as_list(value: Any) -> list[Any]:
     return [value]
 
 
-def parse_note(path: Path, text: str | None = None) -> Document:
-    """Parse one note; raise CorpusError naming the file and line of every problem."""
+def parse_note(path: Path, text: str | None = None, max_bytes: int = MAX_NOTE_BYTES) -> Document:
+    """Parse one note; raise CorpusError naming the file and line of every problem.
+
+    Notes over `max_bytes` are refused before they are read.
+    """
     if text is None:
         try:
+            size = path.stat().st_size
+            if size > max_bytes:
+                raise CorpusError([size_problem(path, size, max_bytes)])
             raw = path.read_bytes()
         except OSError as exc:
             raise CorpusError([f"{path}: cannot read file: {exc.strerror}"]) from exc
@@ -106,6 +158,8 @@ def parse_note(path: Path, text: str | None = None) -> Document:
             raise CorpusError([f"{path}:{line}: not valid UTF-8; save the file as UTF-8"]) from exc
     else:
         raw = text.encode("utf-8")
+        if len(raw) > max_bytes:
+            raise CorpusError([size_problem(path, len(raw), max_bytes)])
     problems: list[str] = []
     if not text.strip():
         raise CorpusError([f"{path}:1: empty file; remove it or write a note in it"])
@@ -121,7 +175,7 @@ def parse_note(path: Path, text: str | None = None) -> Document:
         raise CorpusError([f"{path}:1: front matter is not closed; add a line '---' after it"])
     front = "\n".join(lines[1:end])
     try:
-        meta = yaml.safe_load(front) or {}
+        meta = load_yaml(front) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = (mark.line + 2) if mark is not None else 2
@@ -163,10 +217,24 @@ def parse_note(path: Path, text: str | None = None) -> Document:
     doi = meta.get("doi")
     if doi not in (None, "") and not str(doi).startswith("10."):
         problems.append(f"{where('doi')}: doi must start with '10.', got {doi!r}")
-    for key in ("authors", "topics", "verified"):
+    for key in LIST_FIELDS:
         value = meta.get(key)
         if value is not None and not isinstance(value, list | str):
             problems.append(f"{where(key)}: {key} must be a list")
+        elif isinstance(value, list) and not all(is_scalar(v) for v in value):
+            problems.append(f"{where(key)}: every item of {key} must be a single value")
+    for key in (*SCALAR_FIELDS, "id"):
+        value = meta.get(key)
+        if value is not None and not is_scalar(value):
+            problems.append(f"{where(key)}: {key} must be a single value, not a list or mapping")
+    page_count = meta.get("page_count")
+    if page_count is not None and (isinstance(page_count, bool) or not isinstance(page_count, int)):
+        problems.append(f"{where('page_count')}: page_count must be a whole number")
+    provenance = meta.get("provenance")
+    if provenance is not None and not (
+        isinstance(provenance, dict) and all(is_scalar(v) for v in provenance.values())
+    ):
+        problems.append(f"{where('provenance')}: provenance must be a mapping of single values")
     if problems:
         raise CorpusError(problems)
 
@@ -203,25 +271,29 @@ def parse_note(path: Path, text: str | None = None) -> Document:
     )
 
 
-def parse_notes(paths: Iterable[Path]) -> tuple[list[Document], list[str]]:
+def parse_notes(
+    paths: Iterable[Path], max_bytes: int = MAX_NOTE_BYTES
+) -> tuple[list[Document], list[str]]:
     """The notes that parse, and every problem (file and line) of those that do not."""
     docs: list[Document] = []
     problems: list[str] = []
     for path in paths:
         try:
-            docs.append(parse_note(path))
+            docs.append(parse_note(path, max_bytes=max_bytes))
         except CorpusError as exc:
             problems.extend(exc.problems)
     return docs, problems
 
 
-def load_corpus(corpus_dir: Path) -> tuple[list[Document], list[str]]:
+def load_corpus(
+    corpus_dir: Path, max_bytes: int = MAX_NOTE_BYTES
+) -> tuple[list[Document], list[str]]:
     """Every note under `corpus_dir`, and warnings about files that are not notes.
 
     Raises CorpusError listing every invalid file (never drops one silently), duplicate ids included.
     """
     notes, others = note_paths(corpus_dir)
-    docs, problems = parse_notes(notes)
+    docs, problems = parse_notes(notes, max_bytes)
     seen: dict[str, Path] = {}
     for doc in docs:
         if doc.id in seen:
@@ -237,7 +309,13 @@ def load_corpus(corpus_dir: Path) -> tuple[list[Document], list[str]]:
             f"no notes found in {corpus_dir}",
             "add Markdown notes (see docs/corpus-format.md) or pass --corpus DIR",
         )
-    warnings = [f"{p}: not a note (only .md files are indexed); skipped" for p in others]
+    warnings = [
+        f"{p}: a symbolic link to a file outside the corpus folder; skipped (copy the file in "
+        "to index it)"
+        if escapes(p, corpus_dir)
+        else f"{p}: not a note (only .md files are indexed); skipped"
+        for p in others
+    ]
     return docs, warnings
 
 

@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..ingest import AddReport, CorpusStore, Overrides, client_from_settings
+from ..settings import Settings
 from .app import app
 from .common import CorpusOpt, DebugOpt, IndexOpt, console, guarded, settings_from
 
@@ -22,6 +23,11 @@ corpus_app = typer.Typer(
 app.add_typer(corpus_app, name="corpus")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _store(settings: Settings) -> CorpusStore:
+    """The corpus store with the configured size limits."""
+    return CorpusStore(settings.corpus_dir, settings.max_note_bytes, settings.max_sidecar_bytes)
 
 
 def _print_add_report(report: AddReport, json_out: bool) -> None:
@@ -73,7 +79,7 @@ def add_cmd(
     def run() -> None:
         settings = settings_from(corpus, index, debug=debug)
         overrides = Overrides(title, year, doi, pmid, source_type)
-        report = CorpusStore(settings.corpus_dir).add(paths, overrides)
+        report = _store(settings).add(paths, overrides)
         _print_add_report(report, json_out)
 
     guarded(debug, run)
@@ -95,7 +101,7 @@ def fetch_cmd(
     def run() -> None:
         settings = settings_from(corpus, index, debug=debug)
         records, refused = client_from_settings(settings).fetch(pmids)
-        report = CorpusStore(settings.corpus_dir).add_records(records, refused)
+        report = _store(settings).add_records(records, refused)
         _print_add_report(report, json_out)
 
     guarded(debug, run)
@@ -112,7 +118,7 @@ def list_cmd(
 
     def run() -> None:
         settings = settings_from(corpus, index, debug=debug)
-        store = CorpusStore(settings.corpus_dir)
+        store = _store(settings)
         rows = store.documents(settings.chunk_max_tokens, settings.chunk_overlap_tokens)
         _, problems = store.scan()
         if json_out:
@@ -144,7 +150,7 @@ def show_cmd(
 
     def run() -> None:
         settings = settings_from(corpus, index, debug=debug)
-        info = CorpusStore(settings.corpus_dir).show(
+        info = _store(settings).show(
             doc_id, settings.chunk_max_tokens, settings.chunk_overlap_tokens
         )
         if json_out:
@@ -185,7 +191,7 @@ def remove_cmd(
 
     def run() -> None:
         settings = settings_from(corpus, index, debug=debug)
-        path = CorpusStore(settings.corpus_dir).remove(doc_id)
+        path = _store(settings).remove(doc_id)
         console.print(f"removed {escape(doc_id)} ({escape(str(path))}); update the index with: "
                       "assistant index")  # fmt: skip
 

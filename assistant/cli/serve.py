@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import signal
 import sys
-from typing import Annotated
+import threading
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 
+from ..settings import Settings
 from .app import app
 from .common import (
     CorpusOpt,
@@ -17,6 +21,34 @@ from .common import (
     open_assistant,
     settings_from,
 )
+
+
+def uvicorn_options(settings: Settings, debug: bool = False) -> dict[str, Any]:
+    """How `assistant serve` runs uvicorn. uvicorn's own X-Forwarded-For handling is off (it
+    believes 127.0.0.1 by default): the app reads the header only from ASSISTANT_TRUSTED_PROXIES."""
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": "debug" if debug else "info",
+        "server_header": False,
+        "proxy_headers": False,
+        "forwarded_allow_ips": "",
+    }
+
+
+def reload_on_sighup(reload: Callable[[str], Any]) -> None:
+    """`kill -HUP <pid>` switches the server to the index saved since it started."""
+    if not hasattr(signal, "SIGHUP"):
+        return
+
+    def run() -> None:
+        try:
+            reload("SIGHUP")
+        except Exception as exc:  # noqa: BLE001 - the live snapshot stays
+            print(f"error: cannot switch to the new index; the live one stays: {exc}",
+                  file=sys.stderr)  # fmt: skip
+
+    signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=run, daemon=True).start())
 
 
 @app.command("serve")
@@ -67,12 +99,8 @@ def serve_cmd(
             f"widget demo {url}/, API docs {url}/docs. Ctrl+C stops.",
             file=sys.stderr,
         )
-        uvicorn.run(
-            create_app(assistant),
-            host=settings.host,
-            port=settings.port,
-            log_level="debug" if debug else "info",
-            server_header=False,
-        )
+        api = create_app(assistant)
+        reload_on_sighup(api.state.reload)
+        uvicorn.run(api, **uvicorn_options(settings, debug))
 
     guarded(debug, run)

@@ -19,9 +19,13 @@ import yaml
 from ..chunk import chunk_document
 from ..corpus import (
     ID_RE,
+    MAX_NOTE_BYTES,
     OPTIONAL_FIELDS,
     PMID_RE,
     REQUIRED_FIELDS,
+    escapes,
+    is_scalar,
+    load_yaml,
     note_paths,
     parse_note,
     parse_notes,
@@ -40,6 +44,7 @@ FIELD_ORDER = ("id", "title", "year", "source_type", "authors", "journal", "volu
                "pages", "pmid", "doi", "url", "topics", "summary", "verified", "page_count",
                "provenance")  # fmt: skip
 SIDECAR_FIELDS = (set(REQUIRED_FIELDS) | set(OPTIONAL_FIELDS) | {"type"}) - {"provenance"}
+MAX_SIDECAR_BYTES = 65536  # the default of ASSISTANT_MAX_SIDECAR_BYTES
 
 
 @dataclass
@@ -99,6 +104,10 @@ def expand_paths(paths: list[Path]) -> tuple[list[Path], list[str]]:
                     continue
                 if p.suffix.lower() in SIDECAR_SUFFIXES:
                     continue
+                if escapes(p, path):  # never follow a link out of the folder being added
+                    refused.append(f"{p}: a symbolic link to a file outside {path}; skipped — "
+                                   "add that file by its own path if you mean to")  # fmt: skip
+                    continue
                 files.append(p)
         elif path.is_file():
             if path.suffix.lower() in SIDECAR_SUFFIXES:
@@ -119,18 +128,34 @@ def expand_paths(paths: list[Path]) -> tuple[list[Path], list[str]]:
 
 
 def sidecar_for(path: Path) -> Path | None:
-    """`paper.pdf.yaml` (or `.yml`, or `paper.yaml`) next to the file, if there is one."""
+    """`paper.pdf.yaml` (or `.yml`, or `paper.yaml`) next to the file, if there is one.
+
+    A sidecar that is a symbolic link out of the document's folder is refused.
+    """
     for suffix in SIDECAR_SUFFIXES:
         for candidate in (path.with_name(path.name + suffix), path.with_suffix(suffix)):
             if candidate.is_file():
+                if escapes(candidate, path.parent):
+                    raise IngestError(candidate, "the sidecar is a symbolic link to a file "
+                                      f"outside {path.parent}; not read",
+                                      "copy the metadata into a real sidecar file")  # fmt: skip
                 return candidate
     return None
 
 
-def read_sidecar(path: Path) -> dict[str, Any]:
-    """The metadata of a sidecar YAML file (`type` is accepted for `source_type`)."""
+def read_sidecar(path: Path, max_bytes: int = MAX_SIDECAR_BYTES) -> dict[str, Any]:
+    """The metadata of a sidecar YAML file (`type` is accepted for `source_type`).
+
+    Refused: files over `max_bytes`, YAML anchors and aliases, lists or mappings where a single
+    value belongs.
+    """
     try:
-        meta = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise IngestError(path, f"the sidecar is {size:,} bytes; the limit is {max_bytes:,} "
+                              "(ASSISTANT_MAX_SIDECAR_BYTES)",
+                              "a sidecar holds a few 'key: value' lines; shorten it")  # fmt: skip
+        meta = load_yaml(path.read_text(encoding="utf-8")) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise IngestError(
             path,
@@ -144,6 +169,12 @@ def read_sidecar(path: Path) -> dict[str, Any]:
     if unknown:
         raise IngestError(path, f"unknown field(s) {', '.join(unknown)} in the sidecar",
                           "allowed: " + ", ".join(sorted(SIDECAR_FIELDS)))  # fmt: skip
+    lists = ("authors", "topics", "verified")
+    for key, value in meta.items():
+        items = value if key in lists and isinstance(value, list) else [value]
+        if not all(v is None or is_scalar(v) for v in items):
+            kind = "a single value or a list of them" if key in lists else "a single value"
+            raise IngestError(path, f"'{key}' in the sidecar must be {kind}", "see docs/ingest.md")
     if "type" in meta:
         meta["source_type"] = meta.pop("type")
     if "pmid" in meta and meta["pmid"] is not None:
@@ -151,8 +182,11 @@ def read_sidecar(path: Path) -> dict[str, Any]:
     return meta
 
 
-def read_file(path: Path) -> list[Record | IngestError]:
-    """Records read from one input file (an XML file may hold several articles)."""
+def read_file(path: Path, max_note_bytes: int = MAX_NOTE_BYTES) -> list[Record | IngestError]:
+    """Records read from one input file (an XML file may hold several articles).
+
+    Markdown and text files over `max_note_bytes` are refused before they are read.
+    """
     from .jats import is_jats, read_jats
     from .pdf import read_pdf
     from .pubmed import split_pubmed_xml
@@ -163,6 +197,11 @@ def read_file(path: Path) -> list[Record | IngestError]:
         raise IngestError(path, f"unsupported file type '{path.suffix or '(none)'}'",
                           f"supported: {SUPPORTED_LABEL}; save it in one of those")  # fmt: skip
     try:
+        size = path.stat().st_size
+        if fmt in ("markdown", "text") and size > max_note_bytes:
+            raise IngestError(path, f"the file is {size:,} bytes; the limit for a note is "
+                              f"{max_note_bytes:,} (ASSISTANT_MAX_NOTE_BYTES)",
+                              "split it into several files, or raise the limit")  # fmt: skip
         data = path.read_bytes()
     except OSError as exc:
         raise IngestError(path, f"cannot read the file ({exc.strerror})",
@@ -187,7 +226,7 @@ def read_file(path: Path) -> list[Record | IngestError]:
             "expected PubMed efetch XML <PubmedArticleSet> or PMC/JATS <article>",
         )
     if fmt == "markdown":
-        return [read_markdown(path, data)]
+        return [read_markdown(path, data, max_note_bytes)]
     return [read_text(path, data)]
 
 
@@ -211,9 +250,16 @@ def render_note(meta: dict[str, Any], body: str) -> str:
 class CorpusStore:
     """The corpus folder seen as a set of documents that can be added, listed and removed."""
 
-    def __init__(self, corpus_dir: Path) -> None:
+    def __init__(
+        self,
+        corpus_dir: Path,
+        max_note_bytes: int = MAX_NOTE_BYTES,
+        max_sidecar_bytes: int = MAX_SIDECAR_BYTES,
+    ) -> None:
         self.corpus_dir = Path(corpus_dir)
         self.added_dir = self.corpus_dir / ADDED_DIR
+        self.max_note_bytes = max_note_bytes
+        self.max_sidecar_bytes = max_sidecar_bytes
 
     # ---- reading the corpus
     def scan(self) -> tuple[list[Document], list[str]]:
@@ -221,7 +267,7 @@ class CorpusStore:
         if not self.corpus_dir.is_dir():
             return [], []
         notes, _ = note_paths(self.corpus_dir)
-        return parse_notes(notes)
+        return parse_notes(notes, self.max_note_bytes)
 
     def get(self, doc_id: str) -> Document:
         """The document with this id, or an InputError naming the command that lists ids."""
@@ -292,9 +338,9 @@ class CorpusStore:
                 extra: dict[str, Any] = {}
                 sidecar = sidecar_for(path)
                 if sidecar is not None:
-                    extra.update(read_sidecar(sidecar))
+                    extra.update(read_sidecar(sidecar, self.max_sidecar_bytes))
                 extra.update(overrides.as_meta())
-                for item in read_file(path):
+                for item in read_file(path, self.max_note_bytes):
                     if isinstance(item, IngestError):
                         report.refused.append(item.line())
                     else:
@@ -360,7 +406,7 @@ class CorpusStore:
                 text = render_note(meta, body)
                 target = self.added_dir / f"{doc_id}.md"
                 try:
-                    doc = parse_note(target, text)
+                    doc = parse_note(target, text, max_bytes=self.max_note_bytes)
                 except CorpusError as exc:
                     raise IngestError(label, "; ".join(p.split(": ", 1)[-1] for p in exc.problems[:3]),
                                       "correct the metadata with flags or a sidecar YAML") from exc  # fmt: skip

@@ -8,39 +8,57 @@ from typing import Any
 
 import yaml
 
-from ..corpus import OPTIONAL_FIELDS, REQUIRED_FIELDS, parse_note
+from ..corpus import MAX_NOTE_BYTES, OPTIONAL_FIELDS, REQUIRED_FIELDS, load_yaml, parse_note
 from ..errors import CorpusError
 from .base import IngestError, Record, decode_text, safe_line, sha256_hex
 
 HEADING_RE = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.M)
 
 
-def _front_matter(text: str) -> dict[str, Any] | None:
-    """The YAML front matter of a note, or None when the text has none."""
-    if not text.startswith("---"):
+def _front_matter(text: str, path: Path) -> dict[str, Any] | None:
+    """The YAML front matter of a note, or None when the text has none.
+
+    Front matter that is not valid YAML (or uses anchors and aliases) is refused with its line.
+    """
+    if text.split("\n", 1)[0].strip() != "---":
         return None
     lines = text.split("\n")
     end = next((i for i in range(1, len(lines)) if lines[i].strip() in {"---", "..."}), None)
     if end is None:
         return None
     try:
-        meta = yaml.safe_load("\n".join(lines[1:end]))
-    except yaml.YAMLError:
-        return None
+        meta = load_yaml("\n".join(lines[1:end]))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = (mark.line + 2) if mark is not None else 2
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise IngestError(
+            path,
+            f"line {line}: invalid YAML front matter: {problem}",
+            "fix the front matter (see docs/corpus-format.md), or remove the '---' lines to add "
+            "the file as plain Markdown, and add it again",
+        ) from exc
     return meta if isinstance(meta, dict) else None
 
 
-def read_markdown(path: Path, data: bytes) -> Record:
+def _at_line(problem: str, path: Path) -> str:
+    """'<path>:<n>: what' as 'line <n>: what'."""
+    rest = problem.removeprefix(f"{path}:")
+    number, _, what = rest.partition(": ")
+    return f"line {number}: {what}" if number.isdigit() else rest
+
+
+def read_markdown(path: Path, data: bytes, max_bytes: int = MAX_NOTE_BYTES) -> Record:
     """A Markdown note. With front matter it must be a valid note in our format (checked here)."""
     text = decode_text(data, path).replace("\r\n", "\n")
-    meta = _front_matter(text)
+    meta = _front_matter(text, path)
     if meta is not None:
         try:
-            doc = parse_note(path, text)
+            doc = parse_note(path, text, max_bytes=max_bytes)
         except CorpusError as exc:
             raise IngestError(
                 path,
-                "; ".join(p.split(": ", 1)[-1] for p in exc.problems[:3]),
+                "; ".join(_at_line(p, path) for p in exc.problems[:3]),
                 "fix the front matter (see docs/corpus-format.md) and add it again",
             ) from exc
         known = set(REQUIRED_FIELDS) | set(OPTIONAL_FIELDS)
