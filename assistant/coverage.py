@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from .currency import REVIEW_YEAR, is_after_review
 from .types import Document
 
 TOPICS: dict[str, str] = {
@@ -44,23 +45,42 @@ def coverage(docs: Iterable[Document]) -> dict[str, list[str]]:
     return {t: sorted(ids) for t, ids in table.items()}
 
 
+def after_review_coverage(docs: Iterable[Document]) -> dict[str, list[str]]:
+    """Topic slug -> sorted ids of its notes published after the review (year > REVIEW_YEAR)."""
+    docs = list(docs)
+    newer = {d.id for d in docs if is_after_review(d.year)}
+    return {t: [i for i in ids if i in newer] for t, ids in coverage(docs).items()}
+
+
+AFTER_COLUMN = f"after {REVIEW_YEAR}"
+COLUMNS = ("topic", "what", "notes", "count", AFTER_COLUMN)
+
+
 def coverage_markdown(docs: Iterable[Document]) -> str:
-    """The coverage table as Markdown."""
-    lines = ["| topic | what | notes | count |", "| --- | --- | --- | --- |"]
+    """The coverage table as Markdown; the last column lists the notes newer than the review."""
+    docs = list(docs)
+    newer = after_review_coverage(docs)
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
     for topic, ids in coverage(docs).items():
         notes = ", ".join(f"`{i}`" for i in ids) or "—"
-        lines.append(f"| `{topic}` | {TOPICS.get(topic, '?')} | {notes} | {len(ids)} |")
+        recent = newer.get(topic, [])
+        after = f"{len(recent)}: " + ", ".join(f"`{i}`" for i in recent) if recent else "—"
+        lines.append(
+            f"| `{topic}` | {TOPICS.get(topic, '?')} | {notes} | {len(ids)} | {after} |"
+        )
     return "\n".join(lines)
 
 
-def parse_coverage_table(readme: str) -> dict[str, list[str]]:
-    """Topic -> note ids, read back from the table between the coverage markers."""
+def parse_coverage_table(readme: str, column: str = "notes") -> dict[str, list[str]]:
+    """Topic -> note ids of one column ('notes' or the after-review one), read back from the
+    table between the coverage markers."""
     block = readme.split(BEGIN, 1)[1].split(END, 1)[0]
+    at = COLUMNS.index(column)
     out: dict[str, list[str]] = {}
     for line in block.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 4 and cells[0].startswith("`"):
-            out[cells[0].strip("`")] = re.findall(r"`([^`]+)`", cells[2])
+        if len(cells) == len(COLUMNS) and cells[0].startswith("`"):
+            out[cells[0].strip("`")] = re.findall(r"`([^`]+)`", cells[at])
     return out
 
 

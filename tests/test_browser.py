@@ -99,6 +99,18 @@ def test_demo_page_question_follow_up_and_citations(chromium: Browser, server_ur
     expect(pubmed.first).to_have_attribute("rel", "noopener noreferrer")
     expect(first.locator("ol.sources li").first).to_contain_text("2017")
     expect(first.locator("ol.sources .badge").first).to_have_text("rct")
+    # a source after the 2012 review is marked; older ones are not; the footer stamps the corpus
+    prrt = first.locator("ol.sources li", has=page.locator('a[href*="pubmed.ncbi.nlm.nih.gov/67890/"]'))
+    expect(prrt.first.locator(".badge.new")).to_have_text("after 2012")
+    marks = first.locator("ol.sources li").evaluate_all(
+        "els => els.map(e => [e.querySelector('.meta').textContent.match(/(?:19|20)\\d\\d/)[0],"
+        " e.querySelectorAll('.badge.new').length])"
+    )
+    assert len(marks) > 1 and {year: n for year, n in marks}.get("2017") == 1
+    assert all(n == (1 if int(year) > 2012 else 0) for year, n in marks), marks
+    expect(page.locator("p.footer")).to_have_text(
+        re.compile(r"^Corpus snapshot [0-9a-f]{12} · \d+ sources · newest source 20\d\d$")
+    )
     # the [n] marker jumps to its citation
     marker.focus()
     marker.press("Enter")

@@ -6,7 +6,14 @@ from pathlib import Path
 import pytest
 
 from assistant.corpus import PMID_RE, load_corpus
-from assistant.coverage import TOPICS, coverage, parse_coverage_table
+from assistant.coverage import (
+    AFTER_COLUMN,
+    TOPICS,
+    after_review_coverage,
+    coverage,
+    parse_coverage_table,
+)
+from assistant.currency import REVIEW_YEAR
 from assistant.types import SOURCE_TYPES
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
@@ -72,3 +79,13 @@ def test_coverage_table_is_current_and_every_topic_has_two_notes():
     assert table == coverage(HAND_WRITTEN), "run: python -m assistant.coverage corpus"
     for topic in TOPICS:
         assert len(table[topic]) >= 2, f"topic {topic} has fewer than two notes"
+
+
+def test_coverage_table_shows_the_evidence_after_the_review():
+    readme = (CORPUS / "README.md").read_text(encoding="utf-8")
+    after = parse_coverage_table(readme, AFTER_COLUMN)
+    assert after == after_review_coverage(HAND_WRITTEN), "run: python -m assistant.coverage corpus"
+    years = {d.id: d.year for d in HAND_WRITTEN}
+    for topic, ids in parse_coverage_table(readme).items():
+        newer = [i for i in ids if years[i] > REVIEW_YEAR]
+        assert after[topic] == newer, f"topic {topic}: the after-{REVIEW_YEAR} column is wrong"

@@ -86,7 +86,11 @@
     ".meta{color:#57606a}",
     ".badge{display:inline-block;font-size:.75rem;border:1px solid #8c959f;border-radius:10px;",
     "padding:0 6px;margin-left:4px;color:#424a53}",
+    ".badge.new{border-color:#1a7f37;color:#1a7f37;font-weight:600}",
     ".links a{margin-right:10px;color:#0b5cad}",
+    ".footer{margin:0;padding:4px 12px;font-size:.75rem;color:#57606a;background:#f6f8fa;",
+    "border-top:1px solid #d8dee4;overflow-wrap:anywhere}",
+    ".footer[hidden]{display:none}",
     "details{margin-top:4px}",
     "summary{cursor:pointer;color:#424a53;font-size:.82rem}",
     "blockquote{margin:4px 0 0;padding-left:8px;border-left:2px solid #d8dee4;white-space:pre-wrap;",
@@ -191,6 +195,8 @@
   var form = el("form", { "aria-label": "Ask a question" }, [
     el("label", { className: "sr", "for": uid + "-q", text: "Your question" }), input, submit
   ]);
+  // The corpus snapshot the answers come from; filled in from the first answer's "corpus".
+  var footer = el("p", { className: "footer", hidden: "hidden", "aria-live": "off" });
   var resetBtn = el("button", { type: "button", text: "New conversation", title: "Forget earlier questions" });
   var closeBtn = floating ? el("button", { type: "button", "aria-label": "Close", text: "✕" }) : null;
   var panel = el("section", {
@@ -199,7 +205,8 @@
     el("header", null, [el("h2", { text: title }), resetBtn, closeBtn]),
     el("p", { className: "note", text: "Cites published literature; it does not replace clinical judgement. Do not type patient identifiers." }),
     log,
-    form
+    form,
+    footer
   ]);
   root.appendChild(panel);
   (target || document.body).appendChild(host);
@@ -354,7 +361,7 @@
     return p;
   }
 
-  function sourceItem(passage, t) {
+  function sourceItem(passage, t, data) {
     var s = passage.source && typeof passage.source === "object" ? passage.source : {};
     var rank = String(passage.rank);
     var bits = [];
@@ -362,6 +369,15 @@
     if (author) bits.push(author);
     if (s.journal) bits.push(String(s.journal));
     if (s.year) bits.push(String(s.year));
+    var reviewYear = typeof data.corpus === "object" && data.corpus && /^\d{4}$/.test(String(data.corpus.review_year))
+      ? String(data.corpus.review_year) : "";
+    var newer = s.after_review === true
+      ? el("span", {
+        className: "badge new",
+        title: "Published after the " + (reviewYear ? reviewYear + " " : "") + "review this corpus is built around",
+        text: reviewYear ? "after " + reviewYear : "after the review"
+      })
+      : null;
     var links = el("span", { className: "links" });
     var pm = pubmedUrl(s.pmid);
     var doi = doiUrl(s.doi);
@@ -375,6 +391,7 @@
       el("div", { className: "meta" }, [
         bits.join(" · "),
         s.source_type ? el("span", { className: "badge", text: String(s.source_type) }) : null,
+        newer,
         passage.page !== undefined && passage.page !== null ? el("span", { className: "badge page", text: "p. " + passage.page }) : null
       ]),
       links.childNodes.length ? links : null,
@@ -386,8 +403,20 @@
     return item;
   }
 
+  function showCorpus(corpus) {
+    if (!corpus || typeof corpus !== "object") return;
+    var parts = [];
+    var fp = typeof corpus.fingerprint === "string" ? corpus.fingerprint.slice(0, 12) : "";
+    parts.push("Corpus snapshot" + (fp ? " " + fp : ""));
+    if (typeof corpus.n_sources === "number") parts.push(corpus.n_sources + " sources");
+    if (typeof corpus.newest_source_year === "number") parts.push("newest source " + corpus.newest_source_year);
+    footer.textContent = parts.join(" · ");
+    footer.hidden = false;
+  }
+
   function renderAnswer(block, data, t) {
     clear(block);
+    showCorpus(data.corpus);
     var passages = Array.isArray(data.passages) ? data.passages : [];
     var ranks = {};
     var titles = {};
@@ -409,7 +438,7 @@
     if (passages.length) {
       block.appendChild(el("h3", { text: data.abstained ? "Closest passages found" : "Sources" }));
       var list = el("ol", { className: "sources" });
-      passages.forEach(function (p) { list.appendChild(sourceItem(p, t)); });
+      passages.forEach(function (p) { list.appendChild(sourceItem(p, t, data)); });
       block.appendChild(list);
     }
   }
