@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import numpy as np
 
 from .answer import (
     ABSTAIN_MESSAGE,
+    ComposerWeights,
     compose_answer,
     should_abstain,
     unknown_message,
@@ -17,27 +21,43 @@ from .answer import (
 )
 from .chunk import chunk_documents
 from .conversation import rewrite_query
-from .corpus import combined_fingerprint, corpus_fingerprints, load_corpus, parse_note
-from .embed import Embedder, QueryBatcher, describe_model, load_embedder
+from .corpus import combined_fingerprint, corpus_fingerprints, load_corpus
+from .currency import corpus_stamp, is_after_review
+from .embed import Embedder, QueryBatcher, describe_model, embedder_backend, load_embedder
 from .errors import AssistantError, InputError
 from .index import (
     BuildReport,
     SearchIndex,
     build_index,
+    check_backend,
     check_dimension,
     check_model,
+    index_backend,
     load_index,
     read_manifest,
     save_index,
+    snapshot_dir,
     stale_reason,
 )
 from .lexical import tokenize
-from .rerank import rerank
+from .rerank import diversify, rerank
 from .retrieve import retrieve
 from .settings import Settings
 from .types import MODES, Answer, Filters, Passage
 
 StageProgress = Callable[[str, int, int], None]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def one_snapshot(method: F) -> F:
+    """Run an Assistant method wholly on one index snapshot, even if a reload swaps it."""
+
+    @functools.wraps(method)
+    def pinned(self: Assistant, *args: Any, **kwargs: Any) -> Any:
+        with self.snapshot():
+            return method(self, *args, **kwargs)
+
+    return pinned  # type: ignore[return-value]
 
 
 class Assistant:
@@ -54,9 +74,14 @@ class Assistant:
         self._batcher: QueryBatcher | None = None
         self._index: SearchIndex | None = None
         self._lock = threading.RLock()
+        self._reload_lock = threading.Lock()
+        self._pins = threading.local()  # the snapshot each thread's current call answers from
         self.progress = progress
         self.warnings: list[str] = []
         self.last_build: BuildReport | None = None
+        self._stamp: tuple[SearchIndex, dict[str, Any]] | None = None
+        # how the answer stage scores sentences (bench/tune_answer.py tries others)
+        self.composer = ComposerWeights(max_words=self.settings.answer_max_words)
 
     # ----------------------------------------------------------------- model and index
     @property
@@ -72,6 +97,8 @@ class Assistant:
                     s.batch_size,
                     query_threads=s.query_threads,
                     index_threads=s.index_threads,
+                    backend=s.embedding_backend,
+                    cache_dir=s.onnx_cache_dir,
                 )
                 self._report("load-model", 1, 1)
             return self._embedder
@@ -88,18 +115,68 @@ class Assistant:
         if self._embedder is not None:
             return self._embedder.name, self._embedder.fingerprint
         return self.settings.embedding_model, describe_model(self.settings.embedding_model)[1]
-
     def _report(self, stage: str, done: int, total: int) -> None:
         if self.progress:
             self.progress(stage, done, total)
 
     @property
     def index(self) -> SearchIndex:
-        """The loaded index (built or refreshed first when needed)."""
+        """The loaded index (built or refreshed first when needed); inside `snapshot()`, the
+        snapshot pinned for this thread."""
+        pinned = getattr(self._pins, "index", None)
+        if pinned is not None:
+            return pinned
         if self._index is None:
             self.load()
         assert self._index is not None
         return self._index
+
+    @contextmanager
+    def snapshot(self) -> Iterator[SearchIndex]:
+        """Pin the live index for this thread: everything inside answers from that snapshot,
+        even if `reload()` makes another one live meanwhile."""
+        outer = getattr(self._pins, "index", None)
+        index = outer if outer is not None else self.index
+        self._pins.index = index
+        try:
+            yield index
+        finally:
+            self._pins.index = outer
+
+    def reload(self) -> dict[str, Any]:
+        """Make the index now saved in the index folder live, if it is not already.
+
+        Calls already running finish on the snapshot they started with; new calls use the new
+        one. The corpus is not re-read and nothing is rebuilt. An index built with another model
+        is refused (IndexStateError) and the live one kept. Returns `snapshot_info()` plus
+        `reloaded` (whether the live snapshot changed).
+        """
+        s = self.settings
+        with self._reload_lock:
+            live = self._index
+            folder = snapshot_dir(s.index_dir)
+            if live is not None and folder is not None and folder.name == live.snapshot:
+                return {"reloaded": False, **self.snapshot_info(live)}
+            index = load_index(s.index_dir)
+            name, fingerprint = self._model_identity()
+            check_model(index.manifest, name, fingerprint, s.index_dir)
+            check_backend(index.manifest, embedder_backend(self.embedder), s.index_dir)
+            check_dimension(index.manifest, self.embedder.dimension, s.index_dir)
+            self._index = index
+            return {"reloaded": True, **self.snapshot_info(index)}
+
+    def snapshot_info(self, index: SearchIndex | None = None) -> dict[str, Any]:
+        """Which snapshot answers (the live one by default): its folder name, build time,
+        corpus fingerprint and counts."""
+        index = index if index is not None else self.index
+        counts = index.manifest.get("counts", {})
+        return {
+            "snapshot": index.snapshot or None,
+            "created_at": index.manifest.get("created_at"),
+            "corpus_fingerprint": index.manifest.get("corpus", {}).get("fingerprint"),
+            "sources": counts.get("documents"),
+            "chunks": counts.get("chunks"),
+        }
 
     @property
     def is_loaded(self) -> bool:
@@ -125,6 +202,12 @@ class Assistant:
                 return self.index
             name, fingerprint = self._model_identity()
             check_model(manifest, name, fingerprint, s.index_dir)
+            backend = embedder_backend(self.embedder)  # the given embedder's, else the setting's
+            if index_backend(manifest) != backend:  # vectors of another backend: never mixed
+                if not auto:
+                    check_backend(manifest, backend, s.index_dir)
+                self.build(force=True)
+                return self.index
             files = corpus_fingerprints(s.corpus_dir)
             reason = stale_reason(
                 manifest, combined_fingerprint(files), s.chunker_config(), s.bm25_stemmer
@@ -148,7 +231,7 @@ class Assistant:
         started = time.perf_counter()
         with self._lock:
             self._report("load-corpus", 0, 1)
-            docs, warnings = load_corpus(s.corpus_dir)
+            docs, warnings = load_corpus(s.corpus_dir, max_bytes=s.max_note_bytes)
             self.warnings.extend(warnings)
             # the same per-file fingerprints as corpus_fingerprints(), without reading again
             files = {str(d.path.relative_to(s.corpus_dir)): d.fingerprint for d in docs}
@@ -172,6 +255,7 @@ class Assistant:
                 corpus_fingerprint=combined_fingerprint(files),
                 previous=previous,
                 progress=self.progress,
+                corpus_root=s.corpus_dir,
             )
             seconds = time.perf_counter() - started
             index.manifest["build_seconds"] = round(seconds, 3)
@@ -195,6 +279,13 @@ class Assistant:
         """The question stripped, or an InputError saying what is wrong with it."""
         if not isinstance(question, str) or not question.strip():
             raise InputError("the question is empty", "type a question about the literature")
+        try:
+            question.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InputError(
+                "the question is not valid UTF-8 text (it holds undecodable bytes)",
+                "retype it, or set the terminal to UTF-8",
+            ) from None
         if len(question) > self.settings.max_question_chars:
             raise InputError(
                 f"the question is {len(question)} characters long; the limit is "
@@ -209,6 +300,7 @@ class Assistant:
             raise InputError(f"unknown mode '{mode}'", f"use one of: {', '.join(MODES)}")
         return mode
 
+    @one_snapshot
     def search(
         self,
         query: str,
@@ -219,6 +311,22 @@ class Assistant:
         timings: dict[str, float] | None = None,
     ) -> list[Passage]:
         """Passages `offset+1 .. offset+k` for a search query (no answer, no abstention)."""
+        return self._search(query, k, mode, filters, offset, timings)[0]
+
+    def _search(
+        self,
+        query: str,
+        k: int | None = None,
+        mode: str | None = None,
+        filters: Filters | None = None,
+        offset: int = 0,
+        timings: dict[str, float] | None = None,
+    ) -> tuple[list[Passage], np.ndarray]:
+        """`search`, and the query vector (for the answer stage).
+
+        No source fills more than `max_per_source` of the ranks unless the query names it; its
+        further passages move down, after the others.
+        """
         query = self.validate_question(query)
         mode = self._mode(mode)
         k = k or self.settings.top_k
@@ -236,14 +344,19 @@ class Assistant:
             mode=mode,
             query_vector=qvec,
             query_tokens=tokens,
-            n=offset + k,
+            n=max(offset + k, s.candidates) if s.max_per_source else offset + k,
             candidates=s.candidates,
             rrf_k=s.rrf_k,
             dense_weight=s.dense_weight,
             bm25_weight=s.bm25_weight,
             filters=filters,
             fusion=s.fusion,
-        )[offset:]
+        )
+        if s.max_per_source:
+            named = index.named_sources(query)  # a follow-up's query carries earlier names
+            ranked = diversify(ranked, index.doc_of_row, s.max_per_source, named,
+                               s.diversity_keep_above)  # fmt: skip
+        ranked = ranked[offset : offset + k]
         t2 = time.perf_counter()
         passages = rerank(index, ranked, qvec, offset=offset)
         t3 = time.perf_counter()
@@ -251,8 +364,9 @@ class Assistant:
             timings.update(
                 embed=(t1 - t0) * 1000, retrieve=(t2 - t1) * 1000, rerank=(t3 - t2) * 1000
             )
-        return passages
+        return passages, qvec
 
+    @one_snapshot
     def ask(
         self,
         question: str,
@@ -270,8 +384,8 @@ class Assistant:
             question, history, max_turns=self.settings.history_turns, known=self._known_word
         )
         timings: dict[str, float] = {}
-        passages = self.search(query, k=k, mode=mode, filters=filters, offset=offset,
-                               timings=timings)  # fmt: skip
+        passages, qvec = self._search(query, k=k, mode=mode, filters=filters, offset=offset,
+                                      timings=timings)  # fmt: skip
         t0 = time.perf_counter()
         abstained = should_abstain(passages, self.settings.abstain_threshold)
         message = ABSTAIN_MESSAGE if abstained else None
@@ -281,12 +395,18 @@ class Assistant:
         text = None
         if not abstained:
             s = self.settings
+            index = self.index
             text = compose_answer(
                 passages,
                 tokenize(query, s.bm25_stemmer),
-                self.index.idf,
+                index.idf,
                 lambda t: tokenize(t, s.bm25_stemmer),
                 n_sentences=s.answer_sentences,
+                question=question,
+                query_vector=qvec,
+                unit_vectors=index.unit_vectors_of,
+                labels=index.labels,
+                weights=self.composer,
             )
             abstained = text is None
         timings["answer"] = (time.perf_counter() - t0) * 1000
@@ -300,6 +420,7 @@ class Assistant:
             message=(message or ABSTAIN_MESSAGE) if abstained else None,
             mode=mode,
             timings_ms=timings,
+            corpus=self.corpus_stamp(),
         )
 
     def _known_word(self, word: str) -> bool:
@@ -315,6 +436,7 @@ class Assistant:
         return unknown_terms(question, self._known_word, vocabulary)
 
     # ----------------------------------------------------------------- sources
+    @one_snapshot
     def sources(self) -> list[dict[str, Any]]:
         """Metadata of every indexed source, with its chunk count, sorted by id."""
         index = self.index
@@ -323,9 +445,11 @@ class Assistant:
         for doc_id in sorted(index.sources):
             meta = dict(index.sources[doc_id])
             meta["chunks"] = counts.get(doc_id, {}).get("chunks", 0)
+            meta["after_review"] = is_after_review(meta.get("year"))
             out.append(meta)
         return out
 
+    @one_snapshot
     def source(self, doc_id: str) -> dict[str, Any]:
         """One source's metadata and the full text of its note."""
         meta = self.index.sources.get(doc_id)
@@ -334,10 +458,12 @@ class Assistant:
                 f"unknown source id '{doc_id}'", "list the ids with: assistant sources"
             )
         out = dict(meta)
-        path = Path(meta["path"])
-        out["text"] = parse_note(path).body if path.exists() else None
+        out["after_review"] = is_after_review(meta.get("year"))
+        note = self.index.notes.get(doc_id)  # from the snapshot, never from the disk
+        out["text"] = note["body"] if note else None
         return out
 
+    @one_snapshot
     def context(self, chunk_id: str, chars: int = 600) -> dict[str, Any]:
         """A passage in its place: the section around it in the source file, and the citation."""
         index = self.index
@@ -346,20 +472,40 @@ class Assistant:
             raise InputError(f"unknown passage '{chunk_id}'")
         chunk = index.chunks[row]
         meta = index.sources[chunk.doc_id]
-        path = Path(meta["path"])
-        text = path.read_text(encoding="utf-8") if path.exists() else ""
-        before = text[max(0, chunk.start - chars) : chunk.start]
-        after = text[chunk.end : chunk.end + chars]
+        note = index.notes.get(chunk.doc_id) or {"body": "", "body_offset": 0}
+        body = note["body"]
+        start, end = chunk.start - note["body_offset"], chunk.end - note["body_offset"]
+        inside = 0 <= start <= end <= len(body)
         return {
             "chunk_id": chunk.id,
             "section": chunk.section,
             "page": chunk.page,
-            "before": before,
-            "text": text[chunk.start : chunk.end] or chunk.text,
-            "after": after,
+            "before": body[max(0, start - chars) : start] if inside else "",
+            "text": (body[start:end] if inside else "") or chunk.text,
+            "after": body[end : end + chars] if inside else "",
             "source": meta,
         }
 
+    @one_snapshot
+    def source_records(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Full metadata (volume, pages…) of the given sources, in order, each once."""
+        sources = self.index.sources
+        unknown = [i for i in ids if i not in sources]
+        if unknown:
+            raise InputError(
+                f"unknown source id '{unknown[0]}'", "list the ids with: assistant sources"
+            )
+        return [dict(sources[i]) for i in dict.fromkeys(ids)]
+
+    def corpus_stamp(self) -> dict[str, Any]:
+        """The loaded corpus snapshot (fingerprint, newest source year, sources), computed once
+        per loaded index."""
+        index = self.index
+        if self._stamp is None or self._stamp[0] is not index:
+            self._stamp = (index, corpus_stamp(index.manifest, index.sources))
+        return dict(self._stamp[1])
+
+    @one_snapshot
     def status(self) -> dict[str, Any]:
         """What is loaded: corpus, index and model, for banners and /readyz."""
         manifest = self.index.manifest
@@ -370,5 +516,8 @@ class Assistant:
             "chunks": manifest["counts"]["chunks"],
             "model": manifest["model"]["name"],
             "dimension": manifest["model"]["dimension"],
+            "backend": index_backend(manifest),
             "built": manifest.get("created_at"),
+            "corpus": self.corpus_stamp(),
+            **self.snapshot_info(self.index),
         }

@@ -16,6 +16,8 @@ from typing import Any
 
 from .assistant import Assistant
 from .citation import citation, identifier, short_authors
+from .citation_export import SUFFIXES, check_format, export
+from .currency import AFTER_REVIEW_LABEL, describe_stamp, is_after_review, year_label
 from .errors import InputError
 from .types import MODES, SOURCE_TYPES, Answer, Filters, Passage
 
@@ -32,7 +34,10 @@ COMMANDS: dict[str, str] = {
     "/filter": "e.g. /filter year>=2009 type=rct,guideline  ·  /filter off  ·  /filter (show)",
     "/mode": "/mode hybrid|dense|bm25 (no argument: show the current mode)",
     "/history": "the questions so far and the queries searched",
-    "/export FILE.md": "the transcript with a numbered reference list",
+    "/export FILE.md": "the transcript with a numbered reference list (a new file; add --force "
+    "to replace one)",
+    "/cite ris|bibtex [FILE]": "the answer's sources as RIS or BibTeX (shown, or written to a "
+    "new FILE)",
     "/new": "forget the conversation (filters and mode stay)",
     "/quit": "leave (also Ctrl-D)",
 }
@@ -284,6 +289,56 @@ class ChatSession:
             entry[0].append(p.rank)
         return list(grouped.values())
 
+    def cite(self, arg: str) -> tuple[str, Path | None]:
+        """`/cite ris|bibtex [FILE]`: the sources of the last answer (the passages it was given,
+        one entry per source) as RIS or BibTeX; written to FILE when one is named.
+
+        Returns (text, path written or None). FILE gets .ris/.bib when it has no suffix; an
+        existing file or a folder is refused, never overwritten.
+        """
+        fmt_text, _, file = arg.strip().partition(" ")
+        if not fmt_text:
+            raise InputError("/cite needs a format", "e.g. /cite ris or /cite bibtex refs.bib")
+        fmt = check_format(fmt_text)
+        turn = self.last
+        if turn is None:
+            raise InputError("there is no answer to cite yet", "ask a question first, then /cite")
+        if turn.answer.abstained:
+            raise InputError(
+                "the last question has no answer, so there are no sources to cite",
+                "/sources lists the closest passages; rephrase the question and ask again",
+            )
+        records: dict[str, dict[str, Any]] = {}
+        for p in turn.pages[0] if turn.pages else []:
+            records.setdefault(p.chunk.doc_id, self.full_source(p))
+        text = export(list(records.values()), fmt)
+        file = file.strip().strip("'\"")
+        if not file:
+            return text, None
+        target = Path(file).expanduser()
+        if not target.suffix and not target.is_dir():
+            target = target.with_suffix(SUFFIXES[fmt])
+        if target.is_dir():
+            raise InputError(f"{target} is a folder", f"give a file name, e.g. refs{SUFFIXES[fmt]}")
+        if target.exists():
+            raise InputError(
+                f"{target} already exists; it was not overwritten",
+                "give a new file name, or delete or rename the old file first",
+            )
+        if not target.parent.exists():
+            raise InputError(
+                f"cannot write {target}: the folder {target.parent} does not exist",
+                "create it first or give another path",
+            )
+        try:
+            with target.open("x", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError as exc:
+            raise InputError(
+                f"cannot write {target}: {exc.strerror}", "choose another path"
+            ) from exc
+        return text, target
+
     # ---------------------------------------------------------------- transcript
     def history_rows(self) -> list[tuple[int, str, str]]:
         """(number, question, searched query) for each question so far."""
@@ -334,15 +389,21 @@ class ChatSession:
         if refs:
             lines += ["## References", ""]
             for sid, n in refs.items():
-                lines.append(f"{n}. {citation(sources[sid])}")
+                newer = f" _({AFTER_REVIEW_LABEL})_" if is_after_review(sources[sid].get("year")) else ""
+                lines.append(f"{n}. {citation(sources[sid])}{newer}")
             lines.append("")
         return "\n".join(lines)
 
-    def export(self, path: str | Path) -> Path:
-        """Write the Markdown transcript to `path` (`.md` added when there is no suffix)."""
+    def export(self, path: str | Path, overwrite: bool = False) -> Path:
+        """Write the Markdown transcript to `path` (`.md` added when there is no suffix).
+
+        A folder is refused, and so is an existing file unless `overwrite` (`/export FILE --force`).
+        """
         if not str(path).strip():
             raise InputError("/export needs a file name", "e.g. /export note.md")
         target = Path(str(path).strip()).expanduser()
+        if target.is_dir():
+            raise InputError(f"{target} is a folder", "give a file name, e.g. note.md")
         if not target.suffix:
             target = target.with_suffix(".md")
         if not target.parent.exists():
@@ -352,8 +413,17 @@ class ChatSession:
             )
         if target.is_dir():
             raise InputError(f"{target} is a folder", "give a file name, e.g. note.md")
+        if target.exists() and not overwrite:
+            raise InputError(
+                f"{target} exists already; nothing written",
+                f"give another name, or replace it: /export {path} --force",
+            )
         try:
-            target.write_text(self.export_markdown(), encoding="utf-8")
+            with target.open("w" if overwrite else "x", encoding="utf-8") as fh:
+                fh.write(self.export_markdown())
+        except FileExistsError as exc:
+            raise InputError(f"{target} exists already; nothing written",
+                             "give another name") from exc  # fmt: skip
         except OSError as exc:
             raise InputError(
                 f"cannot write {target}: {exc.strerror}", "choose another path"
@@ -365,7 +435,8 @@ class ChatSession:
             st = self.assistant.status()
         except Exception:  # noqa: BLE001 - the transcript is still worth writing
             return "corpus unknown"
-        return f"corpus {st['corpus_dir']} ({st['sources']} sources), model {st['model']}"
+        stamp = f", {describe_stamp(st['corpus'])}" if st.get("corpus") else ""
+        return f"corpus {st['corpus_dir']} ({st['sources']} sources{stamp}), model {st['model']}"
 
 
 # ---------------------------------------------------------------- plain text (piped mode)
@@ -378,7 +449,7 @@ def source_row(p: Passage) -> str:
     """One line of the compact sources list."""
     s = p.source
     return (
-        f"[{p.rank}] {short_authors(s.get('authors'), s.get('title'))}, {s.get('year') or '—'}, "
+        f"[{p.rank}] {short_authors(s.get('authors'), s.get('title'))}, {year_label(s, short=True)}, "
         f"{s.get('journal') or '—'}, {s.get('source_type') or '—'}, {identifier(s)}"
     )
 
@@ -389,7 +460,7 @@ def format_passages(passages: list[Passage]) -> str:
     for p in passages:
         where = p.chunk.section or p.source.get("title", "")
         lines.append(f"[{p.rank}] {short_authors(p.source.get('authors'), p.source.get('title'))} "
-                     f"{p.source.get('year')} — {where}")  # fmt: skip
+                     f"{year_label(p.source, short=True)} — {where}")  # fmt: skip
         lines.append("    " + re.sub(r"\s+", " ", p.chunk.text.strip()))
     return "\n".join(lines)
 
@@ -417,6 +488,7 @@ def format_context(ctx: dict[str, Any]) -> str:
     page = f", page {ctx['page']}" if ctx.get("page") is not None else ""
     lines = [
         f"[{ctx.get('rank', '?')}] {ctx['citation']}",
+        f"Published: {year_label(ctx.get('source') or {})}",
         f"Section: {ctx.get('section') or '—'}{page}",
         "",
     ]

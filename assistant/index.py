@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import bisect
+import functools
 import json
 import math
+import re
 import os
 import shutil
-import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -19,13 +21,22 @@ from typing import Any
 import numpy as np
 
 from .chunk import embedding_text
-from .embed import Embedder
+from .currency import is_after_review
+from .embed import Embedder, embedder_backend
 from .errors import IndexStateError
 from .lexical import tokenize_many
+from .references import source_labels, source_names
+from .sentences import answer_units
 from .types import Chunk, Document
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: answer-unit (sentence) vectors
+SENTENCES = "sentences.npy"  # vectors of the chunks' answer units
+SENTENCE_OFFSETS = "sentence_offsets.npy"  # chunk row i owns sentence rows [i] .. [i + 1]
 MANIFEST = "manifest.json"
+NOTES = "notes.json"  # each source's note body, so sources are served from the snapshot
+SNAPSHOTS = "snapshots"  # index_dir/snapshots/<name>/: one complete index each
+CURRENT = "current"  # index_dir/current -> snapshots/<name>: the live one, switched atomically
+LOCK_FILE = ".lock"
 KEEP_FILES = ("README.md", ".gitignore")
 StageProgress = Callable[[str, int, int], None]
 
@@ -34,7 +45,7 @@ def library_versions() -> dict[str, str]:
     """Versions of the libraries that shape the index and the scores."""
     out = {}
     for name in ("net-liver-assistant", "sentence-transformers", "torch", "faiss-cpu", "bm25s",
-                 "numpy", "PyStemmer"):  # fmt: skip
+                 "numpy", "PyStemmer", "onnxruntime", "tokenizers"):  # fmt: skip
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -54,6 +65,12 @@ class SearchIndex:
     doc_freq: dict[str, int]
     dense: Any = None
     chunk_rows: dict[str, int] = field(default_factory=dict)
+    # note body and its offset in the file, per source id: what /v1/sources/{id} serves
+    notes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # vectors of the chunks' answer units; chunk row i owns rows unit_offsets[i]:[i + 1]
+    unit_vectors: np.ndarray | None = None
+    unit_offsets: np.ndarray | None = None
+    snapshot: str = ""  # name of the snapshot folder it was saved as / loaded from
 
     def __post_init__(self) -> None:
         import faiss
@@ -79,9 +96,33 @@ class SearchIndex:
         i = bisect.bisect_left(self._terms, stem)
         return i < len(self._terms) and self._terms[i].startswith(stem)
 
-    @property
-    def dimension(self) -> int:
-        return int(self.vectors.shape[1])
+    @functools.cached_property
+    def labels(self) -> dict[str, str]:
+        """Source id -> short citation label ("Le Treut 2013")."""
+        return source_labels(self.sources)
+
+    @functools.cached_property
+    def _names(self) -> dict[str, frozenset[str]]:
+        return {doc_id: source_names(meta) for doc_id, meta in self.sources.items()}
+
+    def named_sources(self, question: str) -> set[str]:
+        """Ids of the sources whose first author or trial name the question mentions."""
+        words = set(re.findall(r"[a-z0-9]+(?:-[a-z0-9]+)*", question.lower()))
+        return {doc_id for doc_id, names in self._names.items() if names & words}
+
+    def doc_of_row(self, row: int) -> str:
+        return self.chunks[row].doc_id
+
+    def units_of(self, row: int) -> np.ndarray | None:
+        """The answer-unit vectors of chunk row `row` (None for an index without them)."""
+        if self.unit_vectors is None or self.unit_offsets is None:
+            return None
+        return self.unit_vectors[int(self.unit_offsets[row]) : int(self.unit_offsets[row + 1])]
+
+    def unit_vectors_of(self, chunk_id: str) -> np.ndarray | None:
+        """The answer-unit vectors of a chunk by id (for the answer stage)."""
+        row = self.chunk_rows.get(chunk_id)
+        return None if row is None else self.units_of(row)
 
     def idf(self, token: str) -> float:
         """Inverse document frequency of a (stemmed) token over chunks."""
@@ -90,8 +131,10 @@ class SearchIndex:
 
     def source_of(self, chunk: Chunk) -> dict[str, Any]:
         meta = self.sources[chunk.doc_id]
-        return {k: meta.get(k) for k in ("id", "title", "authors", "journal", "year", "pmid",
-                                          "doi", "url", "source_type")}  # fmt: skip
+        out = {k: meta.get(k) for k in ("id", "title", "authors", "journal", "year", "pmid",
+                                         "doi", "url", "source_type")}  # fmt: skip
+        out["after_review"] = is_after_review(meta.get("year"))
+        return out
 
 
 @dataclass
@@ -125,11 +168,21 @@ def build_index(
     corpus_fingerprint: str,
     previous: SearchIndex | None = None,
     progress: StageProgress | None = None,
+    corpus_root: Path | None = None,
 ) -> tuple[SearchIndex, dict[str, list[str]], int]:
     """Embed what is new or changed (reusing vectors of unchanged documents) and index it all.
 
+    Note paths are stored relative to `corpus_root` when given, and each note's body is stored
+    in the index, so a snapshot serves its sources without reading the corpus again.
     Returns the index, the added/changed/removed document ids and the number of reused chunks.
     """
+
+    def rel(path: Path) -> str:
+        full = Path(path).absolute()
+        if corpus_root is not None and full.is_relative_to(corpus_root.absolute()):
+            return full.relative_to(corpus_root.absolute()).as_posix()
+        return str(path)
+
     import bm25s
 
     by_doc = {d.id: d for d in docs}
@@ -149,6 +202,7 @@ def build_index(
     vectors = np.zeros((len(chunks), embedder.dimension), dtype=np.float32)
     todo: list[int] = []
     reused = 0
+    reused_rows: dict[int, int] = {}  # chunk -> its row in `previous`
     for i, chunk in enumerate(chunks):
         unchanged = (
             reusable
@@ -158,6 +212,7 @@ def build_index(
         row = previous.chunk_rows.get(chunk.id) if (unchanged and previous) else None
         if row is not None and previous is not None and previous.chunks[row].text == chunk.text:
             vectors[i] = previous.vectors[row]
+            reused_rows[i] = row
             reused += 1
         else:
             todo.append(i)
@@ -166,6 +221,7 @@ def build_index(
         vectors[todo] = embedder.embed_documents(
             texts, progress=(lambda d, t: progress("embed", d, t)) if progress else None
         )
+    unit_vectors, unit_offsets = _unit_vectors(chunks, embedder, previous, reused_rows, progress)
     all_texts = [embedding_text(c, by_doc[c.doc_id].title) for c in chunks]
     if progress:
         progress("bm25", 0, 1)
@@ -182,6 +238,7 @@ def build_index(
             "name": embedder.name,
             "dimension": embedder.dimension,
             "fingerprint": embedder.fingerprint,
+            "backend": embedder_backend(embedder),
         },
         "chunker": dict(chunker),
         "bm25": {"stemmer": bm25_stemmer, "k1": 1.5, "b": 0.75, "method": "lucene"},
@@ -191,18 +248,51 @@ def build_index(
             "documents": {
                 d.id: {
                     "fingerprint": d.fingerprint,
-                    "path": str(d.path),
+                    "path": rel(d.path),
                     "chunks": sum(1 for c in chunks if c.doc_id == d.id),
                 }
                 for d in docs
             },
         },
-        "counts": {"documents": len(docs), "chunks": len(chunks)},
+        "counts": {"documents": len(docs), "chunks": len(chunks), "sentences": len(unit_vectors)},
         "libraries": library_versions(),
     }
-    sources = {d.id: d.metadata_dict() for d in docs}
-    index = SearchIndex(manifest, list(chunks), sources, vectors, bm25, dict(doc_freq))
+    manifest["notes"] = NOTES
+    sources = {d.id: d.metadata_dict() | {"path": rel(d.path)} for d in docs}
+    notes = {d.id: {"body": d.body, "body_offset": d.body_offset} for d in docs}
+    index = SearchIndex(manifest, list(chunks), sources, vectors, bm25, dict(doc_freq),
+                        notes=notes, unit_vectors=unit_vectors,
+                        unit_offsets=unit_offsets)  # fmt: skip
     return index, changes, reused
+
+
+def _unit_vectors(
+    chunks: Sequence[Chunk],
+    embedder: Embedder,
+    previous: SearchIndex | None,
+    reused_rows: dict[int, int],
+    progress: StageProgress | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Vectors of every chunk's answer units (see `sentences.answer_units`) and, per chunk, where
+    its rows start; a reused chunk keeps the unit vectors of the previous index."""
+    units = [[u.text for u in answer_units(c.text)] for c in chunks]
+    offsets = np.zeros(len(chunks) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(u) for u in units])
+    out = np.zeros((int(offsets[-1]), embedder.dimension), dtype=np.float32)
+    todo: list[int] = []  # unit rows to embed
+    texts: list[str] = []
+    for i, chunk_units in enumerate(units):
+        old = previous.units_of(reused_rows[i]) if previous and i in reused_rows else None
+        if old is not None and len(old) == len(chunk_units):
+            out[offsets[i] : offsets[i + 1]] = old
+            continue
+        todo.extend(range(int(offsets[i]), int(offsets[i + 1])))
+        texts.extend(chunk_units)
+    if texts:
+        out[todo] = embedder.embed_documents(
+            texts, progress=(lambda d, t: progress("embed-sentences", d, t)) if progress else None
+        )
+    return out, offsets
 
 
 def _non_empty(tokens: list[list[str]]) -> list[list[str]]:
@@ -216,18 +306,33 @@ def _same_embedding(manifest: dict[str, Any], embedder: Embedder, chunker: dict[
         manifest.get("format_version") == FORMAT_VERSION
         and model.get("fingerprint") == embedder.fingerprint
         and model.get("dimension") == embedder.dimension
+        and index_backend(manifest) == embedder_backend(embedder)
         and manifest.get("chunker") == chunker
     )
 
 
 def save_index(index: SearchIndex, index_dir: Path) -> None:
-    """Write the index atomically: into a temporary folder beside it, then swap folders."""
+    """Write the index as a new snapshot folder, then make it live in one atomic step.
+
+    The files go to `snapshots/<name>/` (the manifest last: a folder without one is never
+    taken for an index); then the symlink `current` is replaced by a new one with a single
+    rename, so a reader sees the old snapshot or the new one, never a mix, and a kill at any
+    point leaves a complete index. Leftovers of interrupted saves are removed here.
+    """
+    index_dir = index_dir.resolve()
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with _save_lock(index_dir):
+        (index_dir / SNAPSHOTS).mkdir(exist_ok=True)
+        tmp = index_dir / SNAPSHOTS / _snapshot_name()
+        tmp.mkdir()
+        _save_snapshot(index, index_dir, tmp)
+
+
+def _save_snapshot(index: SearchIndex, index_dir: Path, tmp: Path) -> None:
+    """Fill the snapshot folder `tmp`, switch `current` to it, then tidy up."""
     import faiss
 
-    index_dir = index_dir.resolve()
-    index_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = index_dir.parent / f".{index_dir.name}.tmp-{os.getpid()}-{time.time_ns()}"
-    tmp.mkdir()
+    switched = False
     try:
         faiss.write_index(index.dense, str(tmp / "dense.faiss"))
         index.bm25.save(str(tmp / "bm25"), show_progress=False)
@@ -238,28 +343,143 @@ def save_index(index: SearchIndex, index_dir: Path) -> None:
             json.dumps(index.sources, ensure_ascii=False, indent=1), encoding="utf-8"
         )
         (tmp / "doc_freq.json").write_text(json.dumps(index.doc_freq), encoding="utf-8")
-        for name in KEEP_FILES:
-            if (index_dir / name).exists():
-                shutil.copy2(index_dir / name, tmp / name)
+        (tmp / NOTES).write_text(json.dumps(index.notes, ensure_ascii=False), encoding="utf-8")
+        if index.unit_vectors is not None and index.unit_offsets is not None:
+            np.save(tmp / SENTENCES, index.unit_vectors)
+            np.save(tmp / SENTENCE_OFFSETS, index.unit_offsets)
         # the manifest goes last: a folder without one is never taken for an index
         (tmp / MANIFEST).write_text(json.dumps(index.manifest, indent=2), encoding="utf-8")
-        old = None
-        if index_dir.exists():
-            old = index_dir.parent / f".{index_dir.name}.old-{os.getpid()}-{time.time_ns()}"
-            index_dir.rename(old)
-        tmp.rename(index_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        previous = _switch_current(index_dir, tmp)
+        switched = True
     finally:
-        if tmp.exists():
+        if not switched:
             shutil.rmtree(tmp, ignore_errors=True)
+    index.snapshot = tmp.name
+    _link_entries(index_dir, tmp)
+    _remove_leftovers(index_dir, keep={tmp.name, previous})
+
+
+def _snapshot_name() -> str:
+    """A new snapshot folder name; names sort in the order the snapshots were made."""
+    now = datetime.now(UTC)
+    return f"{now:%Y%m%dT%H%M%S%f}Z-{os.getpid()}"
+
+
+@contextmanager
+def _save_lock(index_dir: Path) -> Iterator[None]:
+    """One saver at a time per index folder (the lock goes with the process, even on a kill)."""
+    import fcntl
+
+    with (index_dir / LOCK_FILE).open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _switch_current(index_dir: Path, snapshot: Path) -> str | None:
+    """Point `current` at `snapshot` with one rename; return the snapshot it pointed at before."""
+    current = index_dir / CURRENT
+    previous = None
+    if current.is_symlink():
+        previous = Path(os.readlink(current)).name
+    elif current.is_dir():  # a copy that followed the link: keep it as an ordinary snapshot
+        previous = f"{_snapshot_name()}-copy"
+        current.rename(index_dir / SNAPSHOTS / previous)
+    link = index_dir / f".{CURRENT}.tmp-{os.getpid()}"
+    link.unlink(missing_ok=True)
+    os.symlink(Path(SNAPSHOTS) / snapshot.name, link)
+    _fsync_dir(snapshot)
+    os.replace(link, current)  # the switch: atomic on POSIX file systems
+    _fsync_dir(index_dir)
+    return previous
+
+
+def _link_entries(index_dir: Path, snapshot: Path) -> None:
+    """`index_dir/<file>` -> `current/<file>` for every file of the snapshot (for people and
+    tools that look inside the folder), replacing the files of an index saved before snapshots."""
+    for entry in sorted(snapshot.iterdir()):
+        target = index_dir / entry.name
+        wanted = Path(CURRENT) / entry.name
+        if target.is_symlink() and Path(os.readlink(target)) == wanted:
+            continue
+        if entry.name in KEEP_FILES:
+            continue
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        link = index_dir / f".{entry.name}.link-{os.getpid()}"
+        link.unlink(missing_ok=True)
+        os.symlink(wanted, link)
+        os.replace(link, target)
+    for target in index_dir.iterdir():  # links to files the new snapshot no longer has
+        if target.is_symlink() and not target.exists() and target.name != CURRENT:
+            target.unlink()
+
+
+def _remove_leftovers(index_dir: Path, keep: set[str | None]) -> None:
+    """Delete snapshots other than `keep` (complete or not), temporary links, and the folders an
+    interrupted save of an older version of this program left beside the index."""
+    for snap in (index_dir / SNAPSHOTS).iterdir():
+        if snap.name not in keep:
+            shutil.rmtree(snap, ignore_errors=True)
+    for entry in index_dir.iterdir():
+        if entry.is_symlink() and (".tmp-" in entry.name or ".link-" in entry.name):
+            entry.unlink(missing_ok=True)
+    for old in _old_layout_leftovers(index_dir):
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _old_layout_leftovers(index_dir: Path) -> list[Path]:
+    """`.index.tmp-*` and `.index.old-*` folders of saves that swapped whole folders."""
+    parent, name = index_dir.parent, index_dir.name
+    if not parent.is_dir():
+        return []
+    return sorted(
+        p for p in parent.glob(f".{name}.*-*")
+        if p.is_dir() and p.name.startswith((f".{name}.tmp-", f".{name}.old-"))
+    )  # fmt: skip
+
+
+def snapshot_dir(index_dir: Path) -> Path | None:
+    """The folder holding the live index of `index_dir`, or None when there is none.
+
+    That is the snapshot `current` points to; for an index saved before snapshots existed, the
+    folder itself; and when an interrupted save of that older layout left no index, the newest
+    complete folder it left beside it.
+    """
+    current = index_dir / CURRENT
+    if (current / MANIFEST).is_file():
+        return current.resolve()
+    if (index_dir / MANIFEST).is_file():
+        return index_dir
+    complete = [p for p in _old_layout_leftovers(index_dir.resolve()) if (p / MANIFEST).is_file()]
+    if not complete:
+        return None
+    return max(complete, key=lambda p: (_created_at(p), p.stat().st_mtime))
+
+
+def _created_at(folder: Path) -> str:
+    try:
+        return str(json.loads((folder / MANIFEST).read_text(encoding="utf-8")).get("created_at"))
+    except (OSError, ValueError):
+        return ""
 
 
 def read_manifest(index_dir: Path) -> dict[str, Any] | None:
     """The manifest of the index in `index_dir`, or None when there is no built index."""
-    path = index_dir / MANIFEST
-    if not path.exists():
+    folder = snapshot_dir(index_dir)
+    if folder is None:
         return None
+    path = folder / MANIFEST
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
@@ -270,25 +490,44 @@ def read_manifest(index_dir: Path) -> dict[str, Any] | None:
 
 
 def load_index(index_dir: Path) -> SearchIndex:
-    """Read an index written by `save_index`."""
+    """Read the live snapshot of an index written by `save_index`.
+
+    A save that switches `current` while this reads is noticed and the new snapshot read.
+    """
+    for _ in range(3):
+        folder = snapshot_dir(index_dir)
+        try:
+            return _load_snapshot(index_dir, folder)
+        except IndexStateError:
+            if folder is None or snapshot_dir(index_dir) == folder:
+                raise
+    return _load_snapshot(index_dir, snapshot_dir(index_dir))
+
+
+def _load_snapshot(index_dir: Path, folder: Path | None) -> SearchIndex:
+    """The index in one snapshot `folder` of `index_dir` (named in messages)."""
     import bm25s
     import faiss
 
-    manifest = read_manifest(index_dir)
-    if manifest is None:
+    manifest = read_manifest(folder) if folder is not None else None
+    if folder is None or manifest is None:
         raise IndexStateError(
             f"no index in {index_dir}", f"build it: assistant index --index {index_dir}"
         )
     try:
-        dense = faiss.read_index(str(index_dir / "dense.faiss"))
+        dense = faiss.read_index(str(folder / "dense.faiss"))
         chunks = [
             Chunk(**json.loads(line))
-            for line in (index_dir / "chunks.jsonl").read_text(encoding="utf-8").splitlines()
+            for line in (folder / "chunks.jsonl").read_text(encoding="utf-8").splitlines()
             if line.strip()
         ]
-        sources = json.loads((index_dir / "sources.json").read_text(encoding="utf-8"))
-        doc_freq = json.loads((index_dir / "doc_freq.json").read_text(encoding="utf-8"))
-        bm25 = bm25s.BM25.load(str(index_dir / "bm25"), show_progress=False, verbosity=0)
+        sources = json.loads((folder / "sources.json").read_text(encoding="utf-8"))
+        doc_freq = json.loads((folder / "doc_freq.json").read_text(encoding="utf-8"))
+        bm25 = bm25s.BM25.load(str(folder / "bm25"), show_progress=False, verbosity=0)
+        notes_file = folder / NOTES
+        notes = json.loads(notes_file.read_text(encoding="utf-8")) if notes_file.exists() else {}
+        unit_vectors = np.load(folder / SENTENCES)
+        unit_offsets = np.load(folder / SENTENCE_OFFSETS)
     except (OSError, ValueError, RuntimeError, TypeError) as exc:
         raise IndexStateError(
             f"index in {index_dir} is incomplete or damaged: {exc}",
@@ -305,7 +544,9 @@ def load_index(index_dir: Path) -> SearchIndex:
             f"rebuild it: assistant index --force --index {index_dir}",
         )
     return SearchIndex(manifest, chunks, sources, np.asarray(vectors, dtype=np.float32), bm25,
-                       doc_freq, dense=dense)  # fmt: skip
+                       doc_freq, dense=dense, notes=notes, unit_vectors=unit_vectors,
+                       unit_offsets=unit_offsets,
+                       snapshot=folder.name if folder != index_dir else "")  # fmt: skip
 
 
 def check_model(manifest: dict[str, Any], name: str, fingerprint: str, index_dir: Path) -> None:
@@ -328,6 +569,23 @@ def check_model(manifest: dict[str, Any], name: str, fingerprint: str, index_dir
         )
 
 
+def index_backend(manifest: dict[str, Any]) -> str:
+    """The embedding backend an index was built with (indexes from before backends: torch)."""
+    return str(manifest.get("model", {}).get("backend") or "torch")
+
+
+def check_backend(manifest: dict[str, Any], backend: str, index_dir: Path) -> None:
+    """Refuse an index embedded by another backend (torch, onnx, onnx-int8): vectors differ."""
+    built = index_backend(manifest)
+    if built != backend:
+        raise IndexStateError(
+            f"index in {index_dir} was built with the '{built}' embedding backend, but the "
+            f"settings ask for '{backend}'",
+            f"rebuild it: assistant index --force --index {index_dir} (or set "
+            f"ASSISTANT_EMBEDDING_BACKEND={built})",
+        )
+
+
 def check_dimension(manifest: dict[str, Any], dimension: int, index_dir: Path) -> None:
     """Refuse an index whose vectors do not have the model's dimension."""
     built = manifest.get("model", {}).get("dimension")
@@ -347,6 +605,8 @@ def stale_reason(
     """Why the index no longer matches the corpus or the chunking settings, or None."""
     if manifest.get("corpus", {}).get("fingerprint") != corpus_fingerprint:
         return "the corpus changed since the index was built"
+    if not manifest.get("notes"):
+        return "the index predates source texts stored in the index"
     if manifest.get("chunker") != chunker:
         return "the chunking settings changed since the index was built"
     if manifest.get("bm25", {}).get("stemmer") != bm25_stemmer:

@@ -7,13 +7,16 @@ event loop). Every client mistake becomes a 4xx with a JSON body naming the fiel
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import ipaddress
 import logging
 import math
+import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Annotated, Any, Literal, TypeVar
@@ -30,6 +33,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import __version__
 from .assistant import Assistant
+from .citation_export import FORMATS, MEDIA_TYPES, SUFFIXES, export
+from .currency import REVIEW_YEAR
 from .errors import AssistantError, InputError
 from .settings import Settings
 from .types import MODES, SOURCE_TYPES, Filters
@@ -162,6 +167,34 @@ ASK_EXAMPLES: dict[str, Any] = {
 }
 
 
+CiteFormat = Literal[FORMATS]  # type: ignore[valid-type]
+MAX_CITE_IDS = 100
+
+
+class CiteRequest(BaseModel):
+    """Sources to export for a reference manager (e.g. the source ids of an answer's passages)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"ids": ["rinke-2009-promid"], "format": "ris"}]},
+    )
+    ids: list[str] = Field(
+        min_length=1,
+        max_length=MAX_CITE_IDS,
+        description="Source ids (`passages[].source.id` of an answer); each is written once.",
+    )
+    format: CiteFormat = Field(description="ris or bibtex.")  # type: ignore[valid-type]
+
+
+class SourceQuery(BaseModel):
+    """How to return one source (unknown parameters are refused)."""
+
+    model_config = ConfigDict(extra="forbid")
+    format: Literal["json", "ris", "bibtex"] = Field(
+        default="json", description="json (metadata and note text), ris or bibtex."
+    )
+
+
 class SourcesQuery(BaseModel):
     """Paging of the source list (unknown parameters are refused)."""
 
@@ -184,6 +217,18 @@ class SourceOut(BaseModel):
     doi: str | None
     url: str | None
     source_type: str
+    after_review: bool = Field(
+        default=False, description=f"Published after the {REVIEW_YEAR} review (year > {REVIEW_YEAR})."
+    )
+
+
+class CorpusStamp(BaseModel):
+    """The corpus snapshot an answer comes from."""
+
+    fingerprint: str = Field(description="Fingerprint of the indexed corpus files.")
+    newest_source_year: int | None = Field(description="Year of the newest indexed source.")
+    n_sources: int = Field(description="Number of indexed sources.")
+    review_year: int = Field(description="`after_review` marks sources published after this year.")
 
 
 class PassageOut(BaseModel):
@@ -211,6 +256,7 @@ class AskResponse(BaseModel):
     mode: str
     passages: list[PassageOut]
     timings_ms: dict[str, float]
+    corpus: CorpusStamp
 
 
 class SearchResponse(BaseModel):
@@ -252,6 +298,24 @@ class Ready(BaseModel):
     chunks: int
     model: str
     built: str | None = None
+    corpus: CorpusStamp | None = None
+    snapshot: str | None = Field(
+        default=None, description="Name of the live index snapshot (changes on every reload)."
+    )
+    corpus_fingerprint: str | None = Field(
+        default=None, description="Fingerprint of the corpus the live snapshot was built from."
+    )
+
+
+class Reloaded(BaseModel):
+    """The index snapshot live after a reload."""
+
+    reloaded: bool = Field(description="Whether the live snapshot changed.")
+    snapshot: str | None
+    created_at: str | None
+    corpus_fingerprint: str | None
+    sources: int
+    chunks: int
 
 
 class FieldProblem(BaseModel):
@@ -273,8 +337,10 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     names = {
         400: "Malformed request (e.g. invalid JSON)",
         401: "Missing or wrong API key",
+        403: "Not allowed from this client",
         404: "Not found",
         413: "Request body too large",
+        415: "The body is not sent as application/json",
         422: "Invalid input; `field` names it",
         429: "Too many requests; see Retry-After",
         503: "Not ready yet (model or index loading)",
@@ -282,7 +348,7 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {c: {"model": ErrorBody, "description": names[c]} for c in codes}
 
 
-V1_ERRORS = (400, 401, 413, 422, 429, 503)
+V1_ERRORS = (400, 401, 413, 415, 422, 429, 503)
 
 
 # ---------------------------------------------------------------------------- errors
@@ -387,6 +453,45 @@ class RateLimiter:
             del self._buckets[min(self._buckets, key=lambda c: self._buckets[c][1])]
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _within(host: str, networks: Sequence[Network]) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return any(address in net for net in networks)
+
+
+def forwarded_hops(scope: Scope) -> list[str]:
+    """The X-Forwarded-For addresses of a request, nearest last (every header line joined)."""
+    headers = scope.get("headers", [])
+    values = [v.decode("latin-1") for k, v in headers if k.lower() == b"x-forwarded-for"]
+    return [hop.strip() for v in values for hop in v.split(",") if hop.strip()]
+
+
+def client_address(scope: Scope, trusted: Sequence[Network]) -> str:
+    """The address a request is counted against: the connecting peer, unless that peer is a
+    trusted proxy; then the nearest X-Forwarded-For address that is not a trusted proxy.
+
+    With no trusted proxies (the default) X-Forwarded-For is ignored, so a client cannot pick
+    a new identity per request by sending the header.
+    """
+    client = str((scope.get("client") or ("unknown", 0))[0])
+    if not trusted or not _within(client, trusted):
+        return client
+    for hop in reversed(forwarded_hops(scope)):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            break  # not an address: keep the last one a trusted proxy vouched for
+        client = hop
+        if not _within(hop, trusted):
+            break
+    return client
+
+
 class GuardMiddleware:
     """Before any route runs: rate limit and API key on /v1, body size limit, safe headers."""
 
@@ -395,6 +500,7 @@ class GuardMiddleware:
         self.settings = settings
         per_minute = settings.rate_limit_per_minute
         self.limiter = RateLimiter(per_minute) if per_minute > 0 else None
+        self.trusted = [ipaddress.ip_network(p, strict=False) for p in settings.trusted_proxies]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -427,8 +533,7 @@ class GuardMiddleware:
         if not is_api:
             return None
         if self.limiter is not None:
-            client = (scope.get("client") or ("unknown", 0))[0]
-            wait = self.limiter.check(str(client))
+            wait = self.limiter.check(client_address(scope, self.trusted))
             if wait > 0:
                 return ApiError(
                     429,
@@ -509,6 +614,21 @@ def _public(meta: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in meta.items() if k not in HIDDEN_SOURCE_FIELDS}
 
 
+CITE_CONTENT: dict[str, Any] = {
+    MEDIA_TYPES[f]: {"schema": {"type": "string"}} for f in FORMATS
+}
+
+
+def cite_response(records: list[dict[str, Any]], fmt: str, name: str) -> Response:
+    """Sources as a RIS or BibTeX download (`name` + .ris/.bib as the file name)."""
+    filename = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:80] or "sources"
+    return Response(
+        export(records, fmt),
+        media_type=f"{MEDIA_TYPES[fmt]}; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}{SUFFIXES[fmt]}"'},
+    )
+
+
 def _is_loopback(host: str) -> bool:
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -533,13 +653,29 @@ def _offline_docs(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
+        page = get_swagger_ui_html(
             openapi_url=app.openapi_url or "/openapi.json",
             title=f"{app.title} - API docs",
             swagger_js_url="/docs-static/swagger-ui-bundle.js",
             swagger_css_url="/docs-static/swagger-ui.css",
             swagger_favicon_url="/docs-static/favicon-32x32.png",
         )
+        page.headers["Content-Security-Policy"] = docs_csp(bytes(page.body))
+        return page
+
+
+def docs_csp(html: bytes) -> str:
+    """A Content-Security-Policy for the Swagger UI page: its own files, plus its one inline
+    script allowed by hash (no 'unsafe-inline' for scripts)."""
+    hashes = " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(m.group(1)).digest()).decode() + "'"
+        for m in re.finditer(rb"<script>(.*?)</script>", html, re.S)
+    )
+    return (
+        f"default-src 'none'; script-src 'self' {hashes}; style-src 'self' 'unsafe-inline'; "
+        "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'none'"
+    )
 
 
 def create_app(assistant_or_settings: Assistant | Settings | None = None) -> FastAPI:
@@ -561,7 +697,33 @@ def create_app(assistant_or_settings: Assistant | Settings | None = None) -> Fas
         if not assistant.is_loaded and app.state.loader is None:
             app.state.loader = threading.Thread(target=_load, name="assistant-load", daemon=True)
             app.state.loader.start()
+        stop = threading.Event()
+        if settings.index_watch_seconds > 0:
+            threading.Thread(target=_watch, args=(stop,), name="index-watch", daemon=True).start()
         yield
+        stop.set()
+
+    def reload_index(origin: str) -> dict[str, Any]:
+        """Make the index saved in the index folder live if it is new (see Assistant.reload)."""
+        result = assistant.reload()
+        if result["reloaded"]:
+            log.info("index reloaded (%s): snapshot %s built %s", origin, result["snapshot"],
+                     result["created_at"])  # fmt: skip
+        return result
+
+    def _watch(stop: threading.Event) -> None:
+        """Poll the index folder; switch to a newly saved index between requests."""
+        reported = None
+        while not stop.wait(settings.index_watch_seconds):
+            if not assistant.is_loaded:
+                continue
+            try:
+                reload_index("new index saved")
+                reported = None
+            except Exception as exc:  # noqa: BLE001 - keep serving the live snapshot
+                if str(exc) != reported:
+                    reported = str(exc)
+                    log.error("cannot switch to the new index; the live one stays: %s", exc)
 
     def _load() -> None:
         try:
@@ -589,6 +751,7 @@ def create_app(assistant_or_settings: Assistant | Settings | None = None) -> Fas
     app.state.settings = settings
     app.state.loader = None
     app.state.load_error = None
+    app.state.reload = reload_index  # `assistant serve` calls it on SIGHUP
 
     # -- errors
     @app.exception_handler(ApiError)
@@ -597,10 +760,25 @@ def create_app(assistant_or_settings: Assistant | Settings | None = None) -> Fas
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        ctype = request.headers.get("content-type", "")
+        media = ctype.split(";", 1)[0].strip().lower()
+        on_body = any(tuple(e.get("loc", ()))[:1] == ("body",) for e in exc.errors())
+        if on_body and media and media != "application/json" and not media.endswith("+json"):
+            return ApiError(415, "unsupported_media_type",
+                            f"the body must be JSON sent as Content-Type: application/json, "
+                            f"not {ctype[:100]}", field="Content-Type",
+                            hint="send a JSON object with Content-Type: application/json",
+                            ).response()  # fmt: skip
         return _validation_error(exc).response()
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and request.method in ("POST", "PUT", "PATCH"):
+            # FastAPI's "error parsing the body": not UTF-8 text, or JSON nested too deeply
+            return ApiError(400, "malformed_json", "the request body is not valid JSON (not "
+                            "UTF-8 text, or nested too deeply)", field="body",
+                            hint="send a JSON object with Content-Type: application/json",
+                            ).response()  # fmt: skip
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         message = {404: f"no route {request.url.path}",
                    405: f"{request.method} is not allowed on {request.url.path}"}.get(
@@ -623,7 +801,7 @@ def create_app(assistant_or_settings: Assistant | Settings | None = None) -> Fas
         if not assistant.is_loaded:
             if app.state.load_error:
                 raise ApiError(503, "not_ready", f"the assistant failed to load: "
-                               f"{app.state.load_error}", hint="see the server log")  # fmt: skip
+                               f"{scrub(app.state.load_error)}", hint="see the server log")  # fmt: skip
             raise ApiError(503, "not_ready", "the model and index are still loading",
                            hint="retry in a few seconds", headers={"Retry-After": "5"})  # fmt: skip
         return assistant
@@ -644,7 +822,16 @@ def create_app(assistant_or_settings: Assistant | Settings | None = None) -> Fas
             raise _input_error(exc, field) from None
         except AssistantError as exc:
             log.error("assistant error: %s", exc)
-            raise ApiError(503, "unavailable", exc.message, hint=exc.hint) from None
+            raise ApiError(503, "unavailable", scrub(exc.message), hint=scrub(exc.hint or "")
+                           or None) from None  # fmt: skip
+
+    def scrub(text: str) -> str:
+        """A message without server paths: the corpus and index folders by their role."""
+        for folder, name in ((settings.index_dir, "<index>"), (settings.corpus_dir, "<corpus>")):
+            for form in sorted({str(folder.resolve()), str(folder.absolute()), str(folder)},
+                               key=len, reverse=True):  # fmt: skip
+                text = text.replace(form, name)
+        return text
 
     # -- open routes
     @app.get("/healthz", response_model=Health, tags=["health"], summary="The process is up")
@@ -660,7 +847,8 @@ def create_app(assistant_or_settings: Assistant | Settings | None = None) -> Fas
     )
     async def readyz() -> dict[str, Any]:
         status = ready().status()
-        return {k: status[k] for k in ("sources", "chunks", "model", "built")} | {"status": "ready"}
+        keys = ("sources", "chunks", "model", "built", "corpus", "snapshot", "corpus_fingerprint")
+        return {k: status[k] for k in keys} | {"status": "ready"}
 
     @app.get("/widget.js", include_in_schema=False)
     async def widget() -> Response:
@@ -756,17 +944,74 @@ def create_app(assistant_or_settings: Assistant | Settings | None = None) -> Fas
     @v1.get(
         "/sources/{source_id}",
         response_model=SourceDetail,
-        responses=_errors(404),
+        responses=_errors(404) | {200: {"content": CITE_CONTENT}},
         tags=["sources"],
-        summary="One source with its full note",
+        summary="One source with its full note, or as RIS / BibTeX",
     )
-    async def source(source_id: str) -> dict[str, Any]:
-        """A source's metadata and the full text of its note; 404 for an unknown id."""
+    async def source(
+        source_id: str, query: Annotated[SourceQuery, Query()]
+    ) -> dict[str, Any] | Response:
+        """A source's metadata and the full text of its note; with `format=ris` or
+        `format=bibtex`, the source as a reference-manager file. 404 for an unknown id."""
         a = ready()
         if source_id not in a.index.sources:
             raise ApiError(404, "not_found", f"unknown source id '{source_id}'", field="id",
                            hint="list the ids with GET /v1/sources")  # fmt: skip
-        return _public(await run(a.source, source_id, field="id"))
+        if query.format != "json":
+            return cite_response(a.source_records([source_id]), query.format, source_id)
+        try:  # the check above and this call may see different snapshots across a reload
+            return _public(await in_thread(a.source, source_id))
+        except InputError:
+            raise ApiError(404, "not_found", f"unknown source id '{source_id}'", field="id",
+                           hint="list the ids with GET /v1/sources") from None  # fmt: skip
+
+    @v1.post(
+        "/cite",
+        response_class=Response,
+        responses=_errors(404) | {200: {"content": CITE_CONTENT,
+                                        "description": "The sources as RIS or BibTeX"}},
+        tags=["sources"],
+        summary="Export sources (e.g. an answer's) as RIS or BibTeX",
+    )  # fmt: skip
+    async def cite(body: CiteRequest) -> Response:
+        """The sources named by `ids` as one RIS or BibTeX file, in the order given (each once).
+        For an answer's sources send the `source.id` of its passages. 404 names an unknown id."""
+        a = ready()
+        for i, source_id in enumerate(body.ids):
+            if source_id not in a.index.sources:
+                raise ApiError(404, "not_found", f"unknown source id '{source_id}'",
+                               field=f"ids.{i}", hint="list the ids with GET /v1/sources")  # fmt: skip
+        return cite_response(a.source_records(body.ids), body.format, "sources")
+
+    @v1.post(
+        "/reload",
+        response_model=Reloaded,
+        responses=_errors(403),
+        tags=["index"],
+        summary="Switch to the index saved since the server started",
+    )
+    async def reload(request: Request) -> dict[str, Any]:
+        """Make the index now saved in the index folder live without dropping requests: each
+        request is answered wholly from the old or wholly from the new snapshot. Nothing is
+        rebuilt (run `assistant index` first). Needs the API key; without one configured, only
+        direct requests from this machine are accepted."""
+        ready()
+        if not settings.api_key:
+            peer = str((request.scope.get("client") or ("",))[0])
+            relayed = bool(forwarded_hops(request.scope)) or "forwarded" in request.headers
+            if not _is_loopback(peer) or relayed:
+                raise ApiError(403, "forbidden", "without an API key the index can be reloaded "
+                               "only by a direct request from the server's machine",
+                               hint="set ASSISTANT_API_KEY and send it in X-API-Key, or send "
+                               "SIGHUP to the server process")  # fmt: skip
+        try:
+            result = await in_thread(reload_index, "POST /v1/reload")
+        except AssistantError as exc:
+            log.error("reload refused; the live snapshot stays: %s", exc)
+            raise ApiError(503, "unavailable", "the saved index cannot be loaded; the live "
+                           f"snapshot stays: {scrub(exc.message)}",
+                           hint=scrub(exc.hint or "") or None) from None  # fmt: skip
+        return result
 
     app.include_router(v1)
 

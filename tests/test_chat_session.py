@@ -181,7 +181,8 @@ def test_export_renumbers_references_across_questions(session, tmp_path):
     cited = {int(n) for n in re.findall(r"\[(\d+)\]", body)}
     assert cited <= set(range(1, len(refs) + 1))
     # the first question's passage 1 is the first reference, with its full citation
-    assert refs[0][1] == citation(session.full_source(a1.passages[0]))
+    # (a source after the 2012 review is marked so after its citation)
+    assert refs[0][1].startswith(citation(session.full_source(a1.passages[0])))
 
 
 def test_export_of_an_abstention_and_bad_paths(session, tmp_path):
@@ -209,3 +210,53 @@ def test_format_answer_is_plain_text(session):
     out = format_answer(none, session.rephrase_hint(none))
     assert out.startswith("searched: lutetium PRRT")  # one word leans on the conversation
     assert "\nNo answer: " in out and "/filter off" in out
+
+
+# ---------------------------------------------------------------- currency and /cite
+def test_plain_text_marks_sources_after_the_review(session):
+    answer = session.ask("lutetium dotatate kidney toxicity")
+    assert any(p.source["id"] == "prrt-study" for p in answer.passages)
+    text = format_answer(answer)
+    assert "2017 (after 2012)" in text
+    for p in answer.passages:
+        if p.source["year"] <= 2012:
+            assert f"{p.source['year']} (after" not in text
+    p = next(p for p in answer.passages if p.source["id"] == "prrt-study")
+    assert "Published: 2017 (after the 2012 review)" in format_context(session.show(p.rank))
+    assert "_(after the 2012 review)_" in session.export_markdown()
+    assert "corpus snapshot " in session.export_markdown()
+
+
+def test_cite_shows_or_writes_the_answer_sources(session, tmp_path):
+    import bibtexparser
+    import rispy
+
+    answer = session.ask("median time to progression with octreotide")
+    ids = list(dict.fromkeys(p.source["id"] for p in answer.passages))
+    session.more()  # later pages are not part of the answer's sources
+    text, written = session.cite("ris")
+    assert written is None and [r["id"] for r in rispy.loads(text)] == ids
+    text, written = session.cite(f"bibtex {tmp_path / 'refs'}")
+    assert written == tmp_path / "refs.bib" and written.read_text(encoding="utf-8") == text
+    assert [e.key for e in bibtexparser.parse_string(text).entries] == ids
+    before = written.read_text(encoding="utf-8")
+    with pytest.raises(InputError, match="already exists"):
+        session.cite(f"ris {written}")
+    assert written.read_text(encoding="utf-8") == before  # never overwritten
+    with pytest.raises(InputError, match="is a folder"):
+        session.cite(f"ris {tmp_path}")
+    with pytest.raises(InputError, match="does not exist"):
+        session.cite(f"ris {tmp_path / 'missing' / 'refs.ris'}")
+    with pytest.raises(InputError, match="unknown citation format"):
+        session.cite("endnote")
+    with pytest.raises(InputError, match="needs a format"):
+        session.cite("")
+
+
+def test_cite_needs_an_answer(session):
+    with pytest.raises(InputError, match="no answer to cite yet"):
+        session.cite("ris")
+    session.assistant.settings.abstain_threshold = 0.99  # nothing is that close: abstain
+    session.ask("Which football club won the cup in 1994?")
+    with pytest.raises(InputError, match="no sources to cite"):
+        session.cite("bibtex")

@@ -117,3 +117,66 @@ def test_sources_and_settings_commands(fake_model, corpus_dir, tmp_path):
     assert len(json.loads(result.stdout)) == 4
     result = run("settings")
     assert result.exit_code == 0 and "ASSISTANT_ABSTAIN_THRESHOLD" in result.stdout
+
+
+def test_ask_since_until_filter_the_sources(fake_model, corpus_dir, tmp_path):
+    q = "octreotide embolization transplantation lutetium"
+    result = run("ask", q, "--json", "-k", "10", "--since", "2013", *paths(corpus_dir, tmp_path))
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert {p["source"]["id"] for p in data["passages"]} == {"prrt-study"}
+    assert all(p["source"]["after_review"] for p in data["passages"])
+    assert data["corpus"]["n_sources"] == 4 and data["corpus"]["newest_source_year"] == 2017
+    result = run("ask", q, "--json", "-k", "10", "--since", "2008", "--until", "2012",
+                 *paths(corpus_dir, tmp_path))  # fmt: skip
+    years = {p["source"]["year"] for p in json.loads(result.stdout)["passages"]}
+    assert years and all(2008 <= y <= 2012 for y in years)
+
+
+@pytest.mark.parametrize(
+    ("flags", "fragment"),
+    [
+        (["--since", "20x3"], "--since '20x3' is not a year"),
+        (["--until", "13"], "--until '13' is not a year"),
+        (["--since", "2015", "--until", "2010"], "--since 2015 is after --until 2010"),
+        (["--cite", "endnote"], "unknown citation format 'endnote'"),
+        (["--cite", "ris", "--json"], "--cite and --json cannot be combined"),
+    ],
+)
+def test_ask_bad_year_and_cite_flags(fake_model, corpus_dir, tmp_path, flags, fragment):
+    result = run("ask", "octreotide", *flags, *paths(corpus_dir, tmp_path))
+    assert result.exit_code == 1, result.output
+    assert fragment in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "idx").exists()  # refused before anything is loaded
+
+
+@pytest.mark.parametrize("fmt", ["ris", "bibtex"])
+def test_ask_cite_prints_the_answer_sources(fake_model, corpus_dir, tmp_path, fmt):
+    import bibtexparser
+    import rispy
+
+    args = ("ask", "median time to progression with octreotide", "-k", "3")
+    result = run(*args, "--cite", fmt, *paths(corpus_dir, tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "Answer" in result.stderr  # the answer goes to stderr, the references to stdout
+    answer = json.loads(run(*args, "--json", *paths(corpus_dir, tmp_path)).stdout)
+    ids = list(dict.fromkeys(p["source"]["id"] for p in answer["passages"]))
+    if fmt == "ris":
+        records = rispy.loads(result.stdout)
+        assert [r["id"] for r in records] == ids
+        trial = records[ids.index("octreotide-trial")]
+        assert trial["doi"] == "10.9999/fixture.1" and trial["type_of_reference"] == "JOUR"
+    else:
+        entries = bibtexparser.parse_string(result.stdout).entries
+        assert [e.key for e in entries] == ids
+        assert entries[ids.index("octreotide-trial")].entry_type == "article"
+
+
+def test_ask_cite_after_an_abstention_writes_nothing(
+    fake_model, corpus_dir, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("ASSISTANT_ABSTAIN_THRESHOLD", "0.99")  # no passage is that close
+    result = run("ask", "Which football club won the cup in 1994?", "--cite", "ris",
+                 *paths(corpus_dir, tmp_path))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "" and "no sources to cite" in result.stderr

@@ -29,6 +29,7 @@ from ..chat_session import (
     parse_command,
     passage_label,
 )
+from ..currency import AFTER_REVIEW_LABEL, describe_stamp, is_after_review
 from ..errors import AssistantError
 from ..settings import Settings
 from .app import app
@@ -178,7 +179,8 @@ class Shell:
             rows = s.sources()
             if self.plain:
                 for ranks, src in rows:
-                    print(f"{passage_label(ranks)} ({src.get('source_type')}) {citation(src)}")
+                    newer = f" ({AFTER_REVIEW_LABEL})" if is_after_review(src.get("year")) else ""
+                    print(f"{passage_label(ranks)} ({src.get('source_type')}) {citation(src)}{newer}")
             else:
                 self.console.print(full_sources_table(rows))
         elif name == "/show":
@@ -222,8 +224,17 @@ class Shell:
                     table.add_row(str(i), q, Text(query if query != q else "—", style="dim"))
                 self.console.print(table)
         elif name == "/export":
-            path = s.export(arg)
+            force = arg.split()[-1:] == ["--force"]
+            path = s.export(arg.rsplit("--force", 1)[0].strip() if force else arg, overwrite=force)
             self.out(f"transcript written to {path}", "green")
+        elif name == "/cite":
+            text, written = s.cite(arg)
+            if written is not None:
+                self.out(f"references written to {written}", "green")
+            elif self.plain:
+                print(text, end="", flush=True)
+            else:
+                self.console.print(Text(text), markup=False, highlight=False, soft_wrap=True)
         elif name == "/new":
             s.new()
             self.out("New conversation: earlier questions are forgotten.", "cyan")
@@ -233,7 +244,10 @@ class Shell:
 
     # -- loops
     def run_plain(self, lines: Any) -> None:
+        """Handle each line; bytes are decoded as UTF-8, undecodable ones kept for the error."""
         for line in lines:
+            if isinstance(line, bytes):
+                line = line.decode("utf-8", "surrogateescape")
             if not self.handle(line):
                 break
 
@@ -283,7 +297,8 @@ def banner(assistant: Assistant) -> str:
     model = str(st["model"]).rsplit("/", 1)[-1]
     return (
         f"NET liver assistant · corpus {st['corpus_dir']} · {st['sources']} sources, "
-        f"{st['chunks']} chunks · index {st['index_dir']} · model {model}"
+        f"{st['chunks']} chunks · index {st['index_dir']} · model {model} · "
+        f"{describe_stamp(st['corpus'], count=False)}"
     )
 
 
@@ -330,6 +345,7 @@ def chat_cmd(
             shell.run_interactive(path)
         else:
             print(banner(assistant), file=sys.stderr)
-            Shell(session, console, plain=True, debug=debug).run_plain(sys.stdin)
+            stdin = getattr(sys.stdin, "buffer", sys.stdin)  # bytes: invalid UTF-8 is one error
+            Shell(session, console, plain=True, debug=debug).run_plain(stdin)
 
     guarded(debug, run)

@@ -10,7 +10,10 @@ import typer
 from rich.table import Table
 
 from ..assistant import Assistant
-from ..settings import describe_settings
+from ..citation_export import check_format, export, passage_source_ids
+from ..errors import InputError
+from ..settings import describe_settings, mask_secret
+from ..types import Filters
 from .app import app
 from .common import (
     CorpusOpt,
@@ -20,6 +23,7 @@ from .common import (
     ModeOpt,
     NoRebuildOpt,
     console,
+    err_console,
     guarded,
     open_assistant,
     print_warnings,
@@ -73,6 +77,23 @@ def ask_cmd(
     json_out: Annotated[
         bool, typer.Option("--json", help="Print exactly one JSON object.")
     ] = False,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Only sources published in or after YEAR.", metavar="YEAR"),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option("--until", help="Only sources published in or before YEAR.", metavar="YEAR"),
+    ] = None,
+    cite: Annotated[
+        str | None,
+        typer.Option(
+            "--cite",
+            help="Print the answer's sources as ris or bibtex on stdout (the answer goes to "
+            "stderr), e.g. --cite ris > refs.ris.",
+            metavar="FORMAT",
+        ),
+    ] = None,
     corpus: CorpusOpt = None,
     index: IndexOpt = None,
     no_rebuild: NoRebuildOpt = False,
@@ -81,16 +102,50 @@ def ask_cmd(
     """Answer one question with cited passages from the literature."""
 
     def run() -> None:
+        filters = year_filters(since, until)
+        fmt = check_format(cite) if cite is not None else None
+        if fmt and json_out:
+            raise InputError(
+                "--cite and --json cannot be combined",
+                "use --json for the answer object or --cite FORMAT for the references",
+            )
         settings = settings_from(corpus, index, debug=debug)
         Assistant(settings).validate_question(question)  # before loading anything
         assistant = open_assistant(settings, no_rebuild)
-        answer = assistant.ask(question, k=k, mode=mode)
+        answer = assistant.ask(question, k=k, mode=mode, filters=filters)
         if json_out:
             sys.stdout.write(json.dumps(answer.to_dict(), ensure_ascii=False) + "\n")
+        elif fmt:
+            render_answer(err_console, answer, show_passages=False)
+            if answer.abstained:
+                print("note: no answer, so there are no sources to cite", file=sys.stderr)
+                return
+            records = assistant.source_records(passage_source_ids(answer.passages))
+            sys.stdout.write(export(records, fmt))
         else:
             render_answer(console, answer)
 
     guarded(debug, run)
+
+
+def year_filters(since: str | None, until: str | None) -> Filters | None:
+    """Filters for `--since` / `--until`, or an InputError naming the flag at fault."""
+    years: dict[str, int | None] = {}
+    for flag, value in (("--since", since), ("--until", until)):
+        if value is None:
+            years[flag] = None
+            continue
+        text = str(value).strip()
+        if not (text.isdigit() and len(text) == 4):
+            raise InputError(
+                f"{flag} '{value}' is not a year", f"give a four-digit year, e.g. {flag} 2013"
+            )
+        years[flag] = int(text)
+    lo, hi = years["--since"], years["--until"]
+    if lo is not None and hi is not None and lo > hi:
+        raise InputError(f"--since {lo} is after --until {hi}", "put the earlier year in --since")
+    filters = Filters(year_min=lo, year_max=hi)
+    return None if filters.is_empty() else filters
 
 
 @app.command("sources")
@@ -129,9 +184,10 @@ def settings_cmd(
 
     def run() -> None:
         current = settings_from(None, None).model_dump(mode="json")
-        rows = [
-            (env, current[env.removeprefix("ASSISTANT_").lower()], default, desc)
+        rows = [  # secrets (the API keys) are shown as *** when set
+            (env, mask_secret(name, current[name]), default, desc)
             for env, default, desc in describe_settings()
+            for name in [env.removeprefix("ASSISTANT_").lower()]
         ]
         if json_out:
             keys = ("env", "value", "default", "description")

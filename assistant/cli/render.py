@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..citation import citation, identifier, short_authors
+from ..currency import AFTER_REVIEW_NOTE, is_after_review, year_label
 from ..lexical import STOPWORDS, TOKEN_RE
 from ..types import Answer, Passage
 
@@ -33,7 +34,9 @@ def highlight(text: str, terms: Sequence[str], style: str = "bold yellow") -> Te
 
 def sources_table(passages: Sequence[Passage], title: str = "Sources") -> Table:
     """n, first author, year, journal, type, identifiers."""
-    table = Table(title=title, title_justify="left", show_lines=False, expand=False)
+    newer = any(is_after_review(p.source.get("year")) for p in passages)
+    table = Table(title=title, title_justify="left", show_lines=False, expand=False,
+                  caption=AFTER_REVIEW_NOTE if newer else None, caption_justify="left")  # fmt: skip
     for col in ("n", "first author", "year", "journal", "type", "PMID / DOI"):
         table.add_column(col, overflow="fold")
     for p in passages:
@@ -41,7 +44,8 @@ def sources_table(passages: Sequence[Passage], title: str = "Sources") -> Table:
         table.add_row(
             str(p.rank),
             escape(short_authors(s.get("authors"), s.get("title"))),
-            str(s.get("year") or "—"),
+            Text(year_label(s, short=True), style="bold green" if is_after_review(
+                s.get("year")) else ""),  # fmt: skip
             escape(s.get("journal") or "—"),
             escape(s.get("source_type") or "—"),
             escape(identifier(s)),
@@ -55,7 +59,8 @@ def passage_panel(p: Passage, terms: Sequence[str]) -> Panel:
     page = f", p. {p.chunk.page}" if p.chunk.page is not None else ""
     label = escape(short_authors(s.get("authors"), s.get("title")))
     where = escape(p.chunk.section or s.get("title", ""))
-    title = f"[{p.rank}] {label} {s.get('year')}{page} — {where}"  # page first: titles get cut
+    year = escape(year_label(s, short=True))
+    title = f"[{p.rank}] {label} {year}{page} — {where}"  # page first: titles get cut
     body = highlight(re.sub(r"[ \t]+", " ", p.chunk.text.strip()), terms)
     return Panel(body, title=title, title_align="left", border_style="dim")
 
@@ -83,13 +88,16 @@ def full_sources_table(
     rows: Sequence[tuple[Sequence[int], dict[str, Any]]], title: str = "Sources"
 ) -> Table:
     """Each source once: the passages it supplied, its type and full citation (`/sources`)."""
-    table = Table(title=title, title_justify="left", expand=False)
+    newer = any(is_after_review(source.get("year")) for _, source in rows)
+    table = Table(title=title, title_justify="left", expand=False,
+                  caption=AFTER_REVIEW_NOTE if newer else None, caption_justify="left")  # fmt: skip
     table.add_column("passages", justify="right")
     table.add_column("type")
+    table.add_column("year")
     table.add_column("reference", overflow="fold")
     for ranks, source in rows:
         table.add_row(", ".join(str(r) for r in ranks), escape(source.get("source_type") or "—"),
-                      escape(citation(source)))  # fmt: skip
+                      escape(year_label(source, short=True)), escape(citation(source)))  # fmt: skip
     return table
 
 
@@ -109,7 +117,7 @@ def context_panel(ctx: dict[str, Any], terms: Sequence[str]) -> Panel:
     body.append_text(passage)
     if after:
         body.append("\n\n" + after + " …", style="dim")
-    title = f"[{ctx.get('rank', '?')}] {escape(short_authors(src.get('authors'), src.get('title')))} {src.get('year')}"
+    title = f"[{ctx.get('rank', '?')}] {escape(short_authors(src.get('authors'), src.get('title')))} {escape(year_label(src))}"
     return Panel(
         body,
         title=title,
