@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 
-from .chunk import sentence_spans
+import numpy as np
+
 from .lexical import STOPWORDS, TOKEN_RE
+from .references import render
+from .sentences import answer_units
 from .types import Passage
+
+UnitVectors = Callable[[str], "np.ndarray | None"]  # chunk id -> vectors of its answer units
 
 ABSTAIN_MESSAGE = (
     "The indexed literature does not appear to address this question, so no answer is given. "
     "Try naming the treatment, tumour site or outcome you mean, or check the sources directly."
 )
-MARKUP_RE = re.compile(r"(\*\*|__|`|^\s*([-*+]|\d+[.)])\s+)", re.M)
 
 
 def unknown_message(terms: Sequence[str]) -> str:
@@ -71,9 +76,145 @@ def should_abstain(passages: Sequence[Passage], threshold: float) -> bool:
     return not passages or max(p.similarity for p in passages) < threshold
 
 
-def clean(text: str) -> str:
-    """A sentence without Markdown emphasis, list markers and line breaks."""
-    return re.sub(r"\s+", " ", MARKUP_RE.sub("", text)).strip()
+def answer_sentences(text: str | None) -> list[str]:
+    """The sentences of a composed answer, each with its [n] markers."""
+    if not text:
+        return []
+    return [m.group(0).strip() for m in re.finditer(r".+?\[\d+\](?:\s*\[\d+\])*", text)]
+
+
+def answer_sentences_text(text: str | None) -> str:
+    """A composed answer without its [n] markers."""
+    return re.sub(r"\s*\[\d+\]", "", text or "").strip()
+
+
+FIGURE_QUESTION = re.compile(
+    r"\b(how (long|many|much|often|frequent|likely|common)|median|mean|average|rate|rates|"
+    r"proportion|percentage|percent|share|fraction|number|survival|pfs|os|time to|duration|"
+    r"hazard|risk|incidence|prevalence|mortality|frequency|odds|response|orr|dose|activity|"
+    r"results?|outcomes?|benefit|efficacy|longer|improve|improved)\b",
+    re.I,
+)
+LIST_QUESTION = re.compile(
+    r"\b(criteria|criterion|contraindications?|complications?|indications?|side[- ]effects?|"
+    r"adverse (events?|effects?|reactions?)|toxicit(y|ies)|risk factors?|factors|which patients|"
+    r"who (can|should|may)|selection|select|prerequisites?|requirements?|eligib\w*|risks|"
+    r"options|steps|features)\b",
+    re.I,
+)
+COMPARISON_QUESTION = re.compile(
+    r"\b(versus|vs\.?|compared|than|placebo|against|over|with or without|control)\b", re.I
+)
+FIGURE_RE = re.compile(
+    r"(\d+(\.\d+)?\s*(%|per ?cent|months?|years?|weeks?|days?|mg|GBq|mCi|Gy|patients|fold)|"
+    r"\bHR\b|hazard ratio|odds ratio|\b\d+\.\d+\b|\bP\s*[=<]|\b\d+ of \d+\b)",
+    re.I,
+)
+COMPARISON_RE = re.compile(
+    r"\b(versus|vs\.?|compared with|compared to|than|placebo|hazard ratio|HR|odds ratio)\b", re.I
+)
+
+
+@dataclass(frozen=True)
+class ComposerWeights:
+    """How a candidate sentence is scored; chosen on the dev half of the gold set."""
+
+    semantic: float = 1.0  # cosine of the sentence and the question
+    lexical: float = 0.5  # idf-weighted share of the question's terms in the sentence
+    figure: float = 0.12  # a figure question and a sentence carrying a figure
+    comparison: float = 0.06  # ... and the figure with its comparison
+    listing: float = 0.12  # a list question and a list sentence
+    rank: float = 0.05  # preference for higher-ranked passages (/ rank)
+    passage: float = 0.0  # the passage's own cosine to the question
+    min_ratio: float = 0.8  # later sentences score at least this share of the best
+    max_words: int = 90  # total words of the answer (the first sentence always counts)
+    max_sentence_words: int = 80  # longer sentences are not chosen
+    from_passages: int = 5  # passages whose sentences are candidates
+    per_passage: int = 2  # sentences taken from one passage at most
+    redundancy: float = 0.9  # a sentence this similar to a chosen one is left out
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A scored sentence of a passage."""
+
+    score: float
+    rank: int
+    order: int
+    text: str
+    vector: np.ndarray | None
+
+
+def question_form(question: str) -> dict[str, bool]:
+    """What the question asks for: a figure, a list, a comparison."""
+    return {
+        "figure": bool(FIGURE_QUESTION.search(question)),
+        "list": bool(LIST_QUESTION.search(question)),
+        "comparison": bool(COMPARISON_QUESTION.search(question)),
+    }
+
+
+def score_candidates(
+    passages: Sequence[Passage],
+    question: str,
+    query_terms: Sequence[str],
+    idf: Callable[[str], float],
+    tokenize: Callable[[str], list[str]],
+    query_vector: np.ndarray | None = None,
+    unit_vectors: UnitVectors | None = None,
+    weights: ComposerWeights | None = None,
+) -> list[Candidate]:
+    """Every answer unit of the top passages with its score, best first."""
+    w = weights or ComposerWeights()
+    terms = set(query_terms)
+    total = sum(idf(t) for t in terms) or 1.0
+    form = question_form(question)
+    out: list[Candidate] = []
+    for p in passages[: w.from_passages]:
+        units = answer_units(p.chunk.text)
+        vectors = unit_vectors(p.chunk.id) if unit_vectors is not None else None
+        if vectors is not None and len(vectors) != len(units):
+            vectors = None  # an index built by an older chunker: words only
+        sims = (
+            np.asarray(vectors, dtype=np.float32) @ query_vector.astype(np.float32)
+            if vectors is not None and query_vector is not None and len(units)
+            else None
+        )
+        for order, unit in enumerate(units):
+            if len(unit.text.split()) > w.max_sentence_words:
+                continue
+            hits = terms & set(tokenize(unit.text))
+            score = (
+                w.lexical * sum(idf(t) for t in hits) / total
+                + w.rank / p.rank
+                + w.passage * p.similarity
+            )
+            if sims is not None:
+                score += w.semantic * float(sims[order])
+            if form["figure"] and FIGURE_RE.search(unit.text):
+                score += w.figure
+                if COMPARISON_RE.search(unit.text):
+                    score += w.comparison
+            if form["list"] and unit.is_list:
+                score += w.listing
+            vec = vectors[order] if vectors is not None else None
+            out.append(Candidate(score, p.rank, order, unit.text, vec))
+    out.sort(key=lambda c: (-c.score, c.rank, c.order))
+    return out
+
+
+def _redundant(c: Candidate, chosen: Sequence[Candidate], limit: float) -> bool:
+    for other in chosen:
+        if c.text == other.text:
+            return True
+        if c.vector is not None and other.vector is not None:
+            if float(np.dot(c.vector, other.vector)) >= limit:
+                return True
+        else:
+            a, b = set(c.text.lower().split()), set(other.text.lower().split())
+            if len(a & b) / max(1, len(a | b)) >= limit:
+                return True
+    return False
 
 
 def compose_answer(
@@ -82,40 +223,51 @@ def compose_answer(
     idf: Callable[[str], float],
     tokenize: Callable[[str], list[str]],
     n_sentences: int = 3,
-    from_passages: int = 3,
-    per_passage: int = 2,
+    *,
+    question: str = "",
+    query_vector: np.ndarray | None = None,
+    unit_vectors: UnitVectors | None = None,
+    labels: Mapping[str, str] | None = None,
+    weights: ComposerWeights | None = None,
 ) -> str | None:
-    """Pick the sentences of the top passages that cover the question's terms best.
+    """The answer: the sentences of the top passages that state what the question asks.
 
-    A sentence's score is the idf-weighted share of the question's terms it contains, with a
-    small preference for higher-ranked passages. Each sentence is followed by `[n]`, the rank of
-    its passage. None when no sentence shares a term with the question.
+    A sentence is scored by its meaning (cosine to the question, from the sentence vectors kept
+    in the index), the question's terms it covers, and the question's form (a figure question
+    prefers a sentence with the figure and its comparison, a list question a list sentence).
+    The best sentence comes first; at most `n_sentences` whole sentences and about
+    `weights.max_words` words, each followed by `[n]`, the rank of its passage. Note ids inside
+    the text are shown as citation labels. None when no sentence shares a term with the question
+    and none is close in meaning.
     """
-    terms = set(query_terms)
-    if not terms:
+    w = weights or ComposerWeights()
+    if not query_terms and query_vector is None:
         return None
-    total = sum(idf(t) for t in terms) or 1.0
-    scored: list[tuple[float, int, int, str]] = []
-    for p in passages[:from_passages]:
-        for order, (s, e) in enumerate(sentence_spans(p.chunk.text)):
-            sentence = clean(p.chunk.text[s:e])
-            if len(sentence) < 25 or not re.match(r"[\"'(\[]?[A-Z0-9]", sentence):
-                continue  # too short, or a fragment (a list item continuing a sentence)
-            hits = terms & set(tokenize(sentence))
-            if not hits:
-                continue
-            score = sum(idf(t) for t in hits) / total + 0.05 / p.rank
-            scored.append((score, p.rank, order, sentence))
-    scored.sort(key=lambda x: (-x[0], x[1], x[2]))
-    chosen: list[tuple[float, int, int, str]] = []
+    ranked = score_candidates(
+        passages, question, query_terms, idf, tokenize, query_vector, unit_vectors, w
+    )
+    if not query_terms or not set(query_terms) & {
+        t for c in ranked[:1] for t in tokenize(c.text)
+    }:
+        # nothing the question names is in the best sentence: only meaning can carry it
+        ranked = [c for c in ranked if c.vector is not None]
+    if not ranked:
+        return None
+    best = ranked[0].score
+    chosen: list[Candidate] = []
     used: dict[int, int] = {}
-    for item in scored:
-        if used.get(item[1], 0) >= per_passage or any(item[3] == c[3] for c in chosen):
+    words = 0
+    for c in ranked:
+        n_words = len(c.text.split())
+        if chosen and (c.score < w.min_ratio * best or words + n_words > w.max_words):
             continue
-        chosen.append(item)
-        used[item[1]] = used.get(item[1], 0) + 1
+        if used.get(c.rank, 0) >= w.per_passage or _redundant(c, chosen, w.redundancy):
+            continue
+        chosen.append(c)
+        used[c.rank] = used.get(c.rank, 0) + 1
+        words += n_words
         if len(chosen) == n_sentences:
             break
-    if not chosen:
-        return None
-    return " ".join(f"{sentence} [{rank}]" for _, rank, _, sentence in chosen)
+    return " ".join(
+        f"{render(c.text, labels) if labels else c.text} [{c.rank}]" for c in chosen
+    )

@@ -43,6 +43,22 @@ SITES = _words(
     "gastric stomach rectal rectum colorectal colon colonic appendix appendiceal duodenal "
     "duodenum hindgut foregut gut"
 )
+# Aspects of a question: a follow-up naming one of a group replaces the earlier one of that
+# group ("and haematological toxicity?" after a question on kidney toxicity keeps the treatment
+# and drops the kidney).
+ASPECT_GROUPS = (
+    _words(
+        "kidney kidneys renal nephrotoxicity nephrotoxic haematological hematological "
+        "haematologic hematologic blood marrow myelotoxicity myelosuppression myelodysplastic "
+        "myelodysplasia leukaemia leukemia cardiac heart cardiotoxicity hepatotoxicity "
+        "lung lungs pulmonary skin"
+    ),
+    _words(
+        "survival pfs os progression-free recurrence recurrences relapse response responses "
+        "toxicity toxicities safety complications complication mortality morbidity symptoms "
+        "syndrome quality cost costs"
+    ),
+)
 # Named treatments, tests and topics: the words that make a question self-contained.
 TOPICS = _words(
     "prrt lutetium 177lu lu dotatate dotatoc dotanoc 90y yttrium everolimus sunitinib "
@@ -157,6 +173,7 @@ def _merge(question: str, context: str, max_terms: int) -> str:
     names_site = any(w.lower() in SITES for w in asked_words)
     elliptical = bool(ELLIPTICAL.match(question)) and len(asked_words) <= 3
     names_topic = any(w.lower() in TOPICS for w in asked_words)
+    replaced = [g for g in ASPECT_GROUPS if any(w.lower() in g for w in asked_words)]
     candidates: list[tuple[str, float]] = []
     for word, weight in salient_terms(context):
         low = word.lower()
@@ -166,6 +183,8 @@ def _merge(question: str, context: str, max_terms: int) -> str:
             continue  # "and in pancreatic tumours?" replaces the earlier site
         if elliptical and names_topic and low in TOPICS:
             continue  # "what about everolimus?" replaces the earlier treatment
+        if any(low in group for group in replaced):
+            continue  # "and haematological toxicity?" replaces the earlier organ
         candidates.append((word, weight))
     extra = _select(candidates, max_terms)
     return f"{question.strip()} {' '.join(extra)}".strip() if extra else question.strip()

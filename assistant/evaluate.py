@@ -17,7 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .answer import should_abstain
+import numpy as np
+
+from .answer import answer_sentences, answer_sentences_text, should_abstain
+from .sentences import is_fragment
 from .assistant import Assistant
 from .errors import InputError
 from .metrics import (
@@ -40,6 +43,7 @@ HISTORY_MODES = ("rewrite", "last")
 DEPTH = 10  # passages retrieved per question for the ranking metrics
 ANSWER_KS = (1, 3, 5, 10)
 FIELDS = {"id", "question", "answers", "sources", "answerable", "history", "topic"}
+GOLD_SPLITS = ("all", "dev", "test")
 # metric -> True when higher is better (for comparisons)
 HIGHER_IS_BETTER = {
     "answer_recall@1": True,
@@ -52,6 +56,11 @@ HIGHER_IS_BETTER = {
     "ndcg@10": True,
     "multi_turn_answer_recall@5": True,
     "multi_turn_source_recall@5": True,
+    "answer_match": True,
+    "answer_words_p50": False,
+    "answer_words_p95": False,
+    "answer_fragment_rate": False,
+    "distinct_sources@5": True,
     "abstain_precision": True,
     "abstain_recall": True,
     "false_abstain_rate": False,
@@ -213,6 +222,7 @@ def run_question(
     source_rank = first_source_rank(q.sources, docs) if q.sources else None
     hit_rank = answer_rank if q.answers else source_rank
     top_sources = list(dict.fromkeys(docs[:k]))
+    text = None if answer.abstained else answer.answer
     return {
         "id": q.id,
         "topic": q.topic,
@@ -228,6 +238,12 @@ def run_question(
         "expected_sources": q.sources,
         "answers": q.answers,
         "abstained": abstained,
+        "answer": text,
+        "answer_matches": bool(text and any(p.search(text) for p in q.patterns)),
+        "answer_words": len(answer_sentences_text(text).split()) if text else 0,
+        "answer_fragments": [f for f in answer_sentences(text) if is_fragment(f)] if text else [],
+        "answer_sentences": len(answer_sentences(text)) if text else 0,
+        "distinct_sources": len(set(docs[:k])),
         "max_similarity": round(max((p.similarity for p in passages[:k]), default=0.0), 6),
         "latency_ms": round(answer.timings_ms.get("total", 0.0), 2),
         "retrieved": [
@@ -278,6 +294,7 @@ def summarize(records: Sequence[Mapping[str, Any]], k: int) -> dict[str, Any]:
         metrics["multi_turn_source_recall@5"] = round(sub["recall@5"], 4)
     else:
         metrics["multi_turn_source_recall@5"] = None
+    metrics.update(answer_metrics(with_answers, records))
     abst = abstention_metrics([r["answerable"] for r in records], [r["abstained"] for r in records])
     metrics.update({key: None if v is None else round(v, 4) for key, v in abst.items()})
     metrics.update(latency_percentiles([r["latency_ms"] for r in records]))
@@ -285,6 +302,50 @@ def summarize(records: Sequence[Mapping[str, Any]], k: int) -> dict[str, Any]:
     metrics["n_answerable"] = sum(1 for r in records if r["answerable"])
     metrics["n_multi_turn"] = sum(1 for r in records if r["multi_turn"])
     return metrics
+
+
+def answer_metrics(
+    with_answers: Sequence[Mapping[str, Any]], records: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """Figures of the composed answer itself (not of the passages under it).
+
+    `answer_match`: share of answerable questions with answer patterns whose composed answer
+    text matches one of them (an abstention counts as a miss); words p50/p95 and the fragment
+    rate over the answers given; `distinct_sources@5`: mean number of different sources among
+    the top five passages of answerable questions.
+    """
+    given = [r for r in records if r.get("answer")]
+    answerable = [r for r in records if r["answerable"]]
+    words = [r["answer_words"] for r in given]
+    n_sentences = sum(r["answer_sentences"] for r in given)
+    n_fragments = sum(len(r["answer_fragments"]) for r in given)
+    return {
+        "answer_match": (
+            round(sum(1 for r in with_answers if r["answer_matches"]) / len(with_answers), 4)
+            if with_answers
+            else None
+        ),
+        "answer_words_p50": float(np.percentile(words, 50)) if words else None,
+        "answer_words_p95": round(float(np.percentile(words, 95)), 1) if words else None,
+        "answer_fragment_rate": round(n_fragments / n_sentences, 4) if n_sentences else None,
+        "distinct_sources@5": (
+            round(sum(r["distinct_sources"] for r in answerable) / len(answerable), 3)
+            if answerable
+            else None
+        ),
+    }
+
+
+def gold_split(question_id: str) -> str:
+    """'dev' or 'test' by a fixed rule: the parity of the first byte of sha256(id)."""
+    return "dev" if hashlib.sha256(question_id.encode()).digest()[0] % 2 == 0 else "test"
+
+
+def select_split(questions: Sequence[GoldQuestion], split: str) -> list[GoldQuestion]:
+    """The questions of one half of the gold set (`all` keeps every question)."""
+    if split not in GOLD_SPLITS:
+        raise InputError(f"unknown gold split '{split}'", f"use one of: {', '.join(GOLD_SPLITS)}")
+    return [q for q in questions if split == "all" or gold_split(q.id) == split]
 
 
 def sweep(records: Sequence[Mapping[str, Any]], k: int) -> dict[str, Any]:
@@ -312,8 +373,9 @@ def evaluate(
     k: int | None = None,
     history: str = "rewrite",
     progress: Progress | None = None,
+    split: str = "all",
 ) -> dict[str, Any]:
-    """Run the gold set in each mode; the result JSON with metrics, per-question records,
+    """Run the gold set (or its dev or test half) in each mode; the result JSON with metrics, per-question records,
     threshold sweep, index manifest, settings, library versions and date."""
     gold = Path(gold) if gold else DEFAULT_GOLD
     if history not in HISTORY_MODES:
@@ -322,7 +384,7 @@ def evaluate(
         if mode not in MODES:
             raise InputError(f"unknown mode '{mode}'", f"use one of: {', '.join(MODES)}, all")
     k = k or assistant.settings.top_k
-    questions = load_gold(gold, known_sources=set(assistant.index.sources))
+    questions = select_split(load_gold(gold, known_sources=set(assistant.index.sources)), split)
     runs: dict[str, Any] = {}
     for mode in modes:
         records = []
@@ -343,6 +405,7 @@ def evaluate(
         "modes": list(modes),
         "k": k,
         "history": history,
+        "split": split,
         "metrics": runs[primary]["metrics"],
         "per_question": runs[primary]["per_question"],
         "runs": runs,

@@ -37,7 +37,8 @@ from .common import (
 GOLD_COLUMNS = (
     "answer_recall@1", "answer_recall@3", "answer_recall@5", "answer_recall@10",
     "source_recall@5", "source_recall@10", "mrr@10", "ndcg@10", "multi_turn_answer_recall@5",
-    "multi_turn_source_recall@5", "abstain_precision",
+    "multi_turn_source_recall@5", "answer_match", "answer_words_p50", "answer_words_p95",
+    "answer_fragment_rate", "distinct_sources@5", "abstain_precision",
     "abstain_recall", "false_abstain_rate", "latency_ms_p50", "latency_ms_p95", "n_questions",
 )  # fmt: skip
 BEIR_COLUMNS = ("ndcg@10", "recall@100", "mrr@10", "latency_ms_p50")
@@ -122,7 +123,15 @@ def eval_cmd(
         Path | None,
         typer.Option("--beir", help="Evaluate on a BEIR dataset folder instead of the gold set."),
     ] = None,
-    split: Annotated[str, typer.Option("--split", help="BEIR qrels split.")] = "test",
+    split: Annotated[
+        str | None,
+        typer.Option(
+            "--split",
+            help="Gold set: all, dev or test half (fixed by a hash of the id) [default: all]. "
+            "BEIR: the qrels split [default: test].",
+            show_default=False,
+        ),
+    ] = None,
     cache: Annotated[
         Path | None,
         typer.Option(
@@ -153,13 +162,13 @@ def eval_cmd(
                 from ..beir import evaluate_beir
 
                 result = evaluate_beir(beir, settings, assistant.embedder,
-                                       modes=modes, split=split,
+                                       modes=modes, split=split or "test",
                                        cache_dir=cache or settings.beir_cache_dir,
                                        progress=progress)  # fmt: skip
             else:
                 assistant.load()
-                result = evaluate(assistant, gold, modes=modes, k=k,
-                                  history=history, progress=progress)  # fmt: skip
+                result = evaluate(assistant, gold, modes=modes, k=k, history=history,
+                                  progress=progress, split=split or "all")  # fmt: skip
         rows = compare(result, base) if base is not None else []
         if base is not None:
             result["comparison"] = {"baseline": str(baseline), "rows": rows}
@@ -188,7 +197,8 @@ def _print(result: dict[str, Any]) -> None:
                  f"{result['n_documents']} documents)")  # fmt: skip
         console.print(_table(title, per_mode, BEIR_COLUMNS))
         return
-    title = f"Gold set {result['gold']} (k={result['k']}, history={result['history']})"
+    title = (f"Gold set {result['gold']} ({result.get('split', 'all')}, k={result['k']}, "
+             f"history={result['history']})")  # fmt: skip
     console.print(_table(title, per_mode, GOLD_COLUMNS))
     for mode, data in result["runs"].items():
         best = data["sweep"]["best"]

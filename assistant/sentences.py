@@ -1,0 +1,155 @@
+"""Split a chunk into answer units: whole sentences, and list lead-ins joined with their items.
+
+The index embeds these units at build time and the answer stage scores them at question time;
+both call `answer_units`, so the n-th vector of a chunk is always the n-th unit of its text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .chunk import sentence_spans
+
+MARKUP_RE = re.compile(r"(\*\*|__|`|^\s*([-*+]|\d+[.)])\s+)", re.M)
+BULLET_RE = re.compile(r"^([ \t]*)(?:[-*+]|\d+[.)])[ \t]+(.*)$")
+MIN_WORDS = 6
+MAX_ITEM_WORDS = 25
+MAX_ITEMS = 8
+# a lead-in whose last word is a verb reads on into its items ("The criteria are: a, b and c")
+FLOWING_END = re.compile(
+    r"\b(are|is|were|was|include|includes|included|including|comprise|comprises|comprised|"
+    r"consist of|consists of|such as|as follows|following|namely|be|been|of|with|by|to|for)$",
+    re.I,
+)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One candidate answer sentence of a chunk: its reading text and where it sits."""
+
+    text: str
+    start: int  # offsets in the chunk text
+    end: int
+    is_list: bool = False
+
+
+def clean(text: str) -> str:
+    """A sentence without Markdown emphasis, list markers and line breaks."""
+    return re.sub(r"\s+", " ", MARKUP_RE.sub("", text)).strip()
+
+
+def is_fragment(sentence: str) -> bool:
+    """Not a whole sentence: ends in a colon, has under six words, or starts mid-sentence."""
+    text = re.sub(r"(\s*\[\d+\])+\s*$", "", sentence).strip()
+    if not text or text.endswith(":"):
+        return True
+    if len(text.split()) < MIN_WORDS:
+        return True
+    first = text.lstrip("\"'([")[:1]
+    return not (first.isupper() or first.isdigit())
+
+
+def _list_after(text: str, pos: int) -> tuple[list[str], int]:
+    """The items of a Markdown list that starts on the line after `pos` (only its top level)."""
+    line_start = text.rfind("\n", 0, pos) + 1
+    lead = BULLET_RE.match(text[line_start : text.find("\n", pos)])
+    lead_depth = len(lead.group(1).expandtabs(4)) if lead else -1
+    lines = text[pos:].split("\n")
+    offset = pos + len(lines[0]) + 1
+    items: list[str] = []
+    indent: int | None = None
+    end = pos
+    for line in lines[1:]:
+        match = BULLET_RE.match(line)
+        if match is None:
+            if line.strip() and items and line.startswith((" ", "\t")) and indent is not None:
+                offset += len(line) + 1  # a continuation or deeper line of the last item
+                end = offset - 1
+                continue
+            break
+        depth = len(match.group(1).expandtabs(4))
+        if depth <= lead_depth or (indent is not None and depth < indent):
+            break  # the list ended: a sibling of the lead-in's own item, or a shallower one
+        if indent is None:
+            indent = depth
+        if depth == indent:
+            items.append(_item_text(match.group(2)))
+        offset += len(line) + 1
+        end = offset - 1
+    return items, end
+
+
+LABEL_RE = re.compile(r"^\*\*([^*]+?)\*\*[:.]?\s*(.*)$")
+
+
+def _item_text(raw: str) -> str:
+    """A list item as a phrase: a bold label dropped when text follows it, and the item cut
+    before its first parenthesis or semicolon (the detail stays in the passage)."""
+    match = LABEL_RE.match(raw.strip())
+    text = match.group(2) if match and match.group(2).strip() else raw
+    text = re.split(r"\s\(|;\s", clean(text), maxsplit=1)[0]
+    return text.strip().rstrip(".;,:")
+
+
+def _lower_first(text: str) -> str:
+    """'Overall survival' -> 'overall survival'; acronyms and names ('PRRT', 'Ki-67') stay."""
+    word = text.split(" ", 1)[0]
+    if len(word) > 1 and word[0].isupper() and word[1:].islower() and word.isalpha():
+        return text[0].lower() + text[1:]
+    return text
+
+
+def _join_items(items: list[str]) -> str:
+    parts = [re.sub(r"[;,.]?\s*\b(and|or)$", "", item.strip()).strip() for item in items]
+    parts = [_lower_first(p) for p in parts if p]
+    if len(parts) == 1:
+        return parts[0]
+    sep = "; " if any("," in p for p in parts) else ", "
+    return sep.join(parts[:-1]) + ("; and " if sep == "; " else " and ") + parts[-1]
+
+
+def list_sentence(lead: str, items: list[str]) -> str | None:
+    """One readable sentence naming the items of a list that `lead` (ending in ':') introduces.
+
+    None when the list is too long or its items are too long to read as one sentence.
+    """
+    if not items or len(items) > MAX_ITEMS:
+        return None
+    if any(len(item.split()) > MAX_ITEM_WORDS for item in items):
+        return None
+    head = lead.rstrip().rstrip(":").rstrip()
+    if not head:
+        return None
+    joined = _join_items(items)
+    if not joined:
+        return None
+    sentence = f"{head} {joined}" if FLOWING_END.search(head) else f"{head}: {joined}"
+    return sentence.rstrip(".;,") + "."
+
+
+def answer_units(text: str) -> list[Unit]:
+    """The whole sentences of a chunk, and each list lead-in turned into one list sentence.
+
+    Fragments (under six words, starting mid-sentence, headings, lead-ins whose list cannot be
+    joined) are left out.
+    """
+    units: list[Unit] = []
+    for s, e in sentence_spans(text):
+        raw = text[s:e]
+        if raw.lstrip().startswith("#"):
+            continue
+        sentence = clean(raw)
+        if sentence.endswith(":"):
+            line_end = text.find("\n", e)
+            if line_end == -1 or text[e:line_end].strip():
+                continue
+            items, list_end = _list_after(text, line_end)
+            joined = list_sentence(sentence, items)
+            if joined and not is_fragment(joined):
+                units.append(Unit(joined, s, max(e, list_end), is_list=True))
+            continue
+        if is_fragment(sentence):
+            continue
+        units.append(Unit(sentence, s, e))
+    return units
