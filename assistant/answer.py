@@ -110,6 +110,10 @@ FIGURE_RE = re.compile(
     r"\bHR\b|hazard ratio|odds ratio|\b\d+\.\d+\b|\bP\s*[=<]|\b\d+ of \d+\b)",
     re.I,
 )
+FINDINGS_SECTION = re.compile(
+    r"(key findings|results?|outcomes?|efficacy|safety|toxicit|survival|response|complications)",
+    re.I,
+)
 COMPARISON_RE = re.compile(
     r"\b(versus|vs\.?|compared with|compared to|than|placebo|hazard ratio|HR|odds ratio)\b", re.I
 )
@@ -119,14 +123,15 @@ COMPARISON_RE = re.compile(
 class ComposerWeights:
     """How a candidate sentence is scored; chosen on the dev half of the gold set."""
 
-    semantic: float = 1.0  # cosine of the sentence and the question
+    semantic: float = 0.25  # cosine of the sentence and the question
     lexical: float = 0.5  # idf-weighted share of the question's terms in the sentence
-    figure: float = 0.12  # a figure question and a sentence carrying a figure
-    comparison: float = 0.06  # ... and the figure with its comparison
+    figure: float = 0.5  # a figure question and a sentence carrying a figure
+    comparison: float = 0.1  # ... and the figure with its comparison
     listing: float = 0.12  # a list question and a list sentence
     rank: float = 0.05  # preference for higher-ranked passages (/ rank)
-    passage: float = 0.0  # the passage's own cosine to the question
-    min_ratio: float = 0.8  # later sentences score at least this share of the best
+    passage: float = 1.5  # the passage's own cosine to the question
+    findings: float = 0.5  # a sentence from a findings section (Key findings, Results, ...)
+    min_ratio: float = 0.5  # later sentences score at least this share of the best
     max_words: int = 90  # total words of the answer (the first sentence always counts)
     max_sentence_words: int = 80  # longer sentences are not chosen
     from_passages: int = 5  # passages whose sentences are candidates
@@ -143,6 +148,7 @@ class Candidate:
     order: int
     text: str
     vector: np.ndarray | None
+    shares_terms: bool = True  # holds at least one of the question's terms
 
 
 def question_form(question: str) -> dict[str, bool]:
@@ -195,10 +201,12 @@ def score_candidates(
                 score += w.figure
                 if COMPARISON_RE.search(unit.text):
                     score += w.comparison
+            if FINDINGS_SECTION.search(p.chunk.section):
+                score += w.findings
             if form["list"] and unit.is_list:
                 score += w.listing
             vec = vectors[order] if vectors is not None else None
-            out.append(Candidate(score, p.rank, order, unit.text, vec))
+            out.append(Candidate(score, p.rank, order, unit.text, vec, bool(hits)))
     out.sort(key=lambda c: (-c.score, c.rank, c.order))
     return out
 
@@ -238,21 +246,16 @@ def compose_answer(
     The best sentence comes first; at most `n_sentences` whole sentences and about
     `weights.max_words` words, each followed by `[n]`, the rank of its passage. Note ids inside
     the text are shown as citation labels. None when no sentence shares a term with the question
-    and none is close in meaning.
+    (an answer made of meaning alone would too easily answer what the literature does not say).
     """
     w = weights or ComposerWeights()
-    if not query_terms and query_vector is None:
+    if not query_terms:
         return None
     ranked = score_candidates(
         passages, question, query_terms, idf, tokenize, query_vector, unit_vectors, w
     )
-    if not query_terms or not set(query_terms) & {
-        t for c in ranked[:1] for t in tokenize(c.text)
-    }:
-        # nothing the question names is in the best sentence: only meaning can carry it
-        ranked = [c for c in ranked if c.vector is not None]
-    if not ranked:
-        return None
+    if not any(c.shares_terms for c in ranked):
+        return None  # no sentence holds a word of the question
     best = ranked[0].score
     chosen: list[Candidate] = []
     used: dict[int, int] = {}

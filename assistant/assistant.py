@@ -40,12 +40,14 @@ from .index import (
     stale_reason,
 )
 from .lexical import tokenize
+from .references import cited_ids, render
 from .rerank import diversify, rerank
 from .retrieve import retrieve
 from .settings import Settings
 from .types import MODES, Answer, Filters, Passage
 
 StageProgress = Callable[[str, int, int], None]
+REFERENCE_FIELDS = ("id", "title", "authors", "journal", "year", "pmid", "doi", "url", "source_type")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -359,6 +361,11 @@ class Assistant:
         ranked = ranked[offset : offset + k]
         t2 = time.perf_counter()
         passages = rerank(index, ranked, qvec, offset=offset)
+        for p in passages:
+            p.source["label"] = index.labels.get(p.chunk.doc_id)
+            p.cites = cited_ids(p.chunk.text, index.labels)
+            if p.cites:
+                p.display_text = render(p.chunk.text, index.labels)
         t3 = time.perf_counter()
         if timings is not None:
             timings.update(
@@ -421,6 +428,7 @@ class Assistant:
             mode=mode,
             timings_ms=timings,
             corpus=self.corpus_stamp(),
+            references=self.references([c for p in passages for c in p.cites]),
         )
 
     def _known_word(self, word: str) -> bool:
@@ -436,6 +444,31 @@ class Assistant:
         return unknown_terms(question, self._known_word, vocabulary)
 
     # ----------------------------------------------------------------- sources
+    def references(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Citation records (with `label`) of the sources named by id, in order, each once."""
+        index = self.index
+        out = []
+        for doc_id in dict.fromkeys(ids):
+            meta = index.sources.get(doc_id)
+            if meta is None:
+                continue
+            record = {k: meta.get(k) for k in REFERENCE_FIELDS}
+            record["label"] = index.labels.get(doc_id)
+            record["after_review"] = is_after_review(meta.get("year"))
+            out.append(record)
+        return out
+
+    def find_reference(self, text: str) -> str | None:
+        """The id of the source a reader names by its label ("Le Treut 2013") or by its id."""
+        index = self.index
+        wanted = " ".join(text.split()).lower()
+        if wanted in index.sources:
+            return wanted
+        for doc_id, label in index.labels.items():
+            if label.lower() == wanted:
+                return doc_id
+        return None
+
     @one_snapshot
     def sources(self) -> list[dict[str, Any]]:
         """Metadata of every indexed source, with its chunk count, sorted by id."""
@@ -460,7 +493,10 @@ class Assistant:
         out = dict(meta)
         out["after_review"] = is_after_review(meta.get("year"))
         note = self.index.notes.get(doc_id)  # from the snapshot, never from the disk
-        out["text"] = note["body"] if note else None
+        out["text"] = render(note["body"], self.index.labels) if note else None
+        out["label"] = self.index.labels.get(doc_id)
+        if note:
+            out["references"] = self.references(cited_ids(note["body"], self.index.labels))
         return out
 
     @one_snapshot
@@ -480,9 +516,9 @@ class Assistant:
             "chunk_id": chunk.id,
             "section": chunk.section,
             "page": chunk.page,
-            "before": body[max(0, start - chars) : start] if inside else "",
-            "text": (body[start:end] if inside else "") or chunk.text,
-            "after": body[end : end + chars] if inside else "",
+            "before": render(body[max(0, start - chars) : start], index.labels) if inside else "",
+            "text": render((body[start:end] if inside else "") or chunk.text, index.labels),
+            "after": render(body[end : end + chars], index.labels) if inside else "",
             "source": meta,
         }
 

@@ -29,7 +29,7 @@ DISCLAIMER = (
 COMMANDS: dict[str, str] = {
     "/help": "this list",
     "/sources": "the last answer's sources in full",
-    "/show N": "passage N in its place in the source, with the full citation",
+    "/show N": "passage N in its place in the source, with the full citation; /show LABEL (e.g. /show Le Treut 2013) opens a source the passages cite",
     "/more": "next results for the same question",
     "/filter": "e.g. /filter year>=2009 type=rct,guideline  ·  /filter off  ·  /filter (show)",
     "/mode": "/mode hybrid|dense|bm25 (no argument: show the current mode)",
@@ -250,7 +250,26 @@ class ChatSession:
         raise InputError(f"there is no passage {number}", f"the passages shown are {span}")
 
     def show(self, n: int | str) -> dict[str, Any]:
-        """Passage `n` in its place in the source: section, surrounding text, full citation."""
+        """Passage `n` in its place in the source: section, surrounding text, full citation.
+
+        A citation label shown in the passages ("/show Le Treut 2013") or a source id opens
+        that source instead: its citation and summary.
+        """
+        number = str(n).strip().lstrip("[").rstrip("]")
+        doc_id = None if number.isdigit() else self.assistant.find_reference(number)
+        if doc_id is not None:
+            source = self.assistant.source(doc_id)
+            body = source.get("text") or ""
+            return {
+                "rank": source.get("label") or doc_id,
+                "citation": citation(source),
+                "source": source,
+                "section": "Summary" if source.get("summary") else "Note",
+                "page": None,
+                "before": "",
+                "text": source.get("summary") or body[:1200],
+                "after": "",
+            }
         p = self.passage(n)
         out = self.assistant.context(p.chunk.id)
         out["rank"] = p.rank
@@ -461,7 +480,7 @@ def format_passages(passages: list[Passage]) -> str:
         where = p.chunk.section or p.source.get("title", "")
         lines.append(f"[{p.rank}] {short_authors(p.source.get('authors'), p.source.get('title'))} "
                      f"{year_label(p.source, short=True)} — {where}")  # fmt: skip
-        lines.append("    " + re.sub(r"\s+", " ", p.chunk.text.strip()))
+        lines.append("    " + re.sub(r"\s+", " ", p.text.strip()))
     return "\n".join(lines)
 
 
@@ -480,6 +499,9 @@ def format_answer(answer: Answer, hint: str | None = None) -> str:
         lines.append(f"Answer: {answer.answer}")
     if answer.passages:
         lines += ["", format_passages(answer.passages)]
+    if answer.references:
+        lines += ["", "Cited in the passages (/show LABEL):"]
+        lines += [f"  {r.get('label') or r['id']}: {citation(r)}" for r in answer.references]
     return "\n".join(lines)
 
 

@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 
 from .answer import answer_sentences, answer_sentences_text, should_abstain
-from .sentences import is_fragment
 from .assistant import Assistant
 from .errors import InputError
 from .metrics import (
@@ -35,6 +34,7 @@ from .metrics import (
     recall_at,
     threshold_sweep,
 )
+from .sentences import is_fragment
 from .settings import PROJECT_ROOT
 from .types import MODES
 

@@ -6,8 +6,8 @@ import bisect
 import functools
 import json
 import math
-import re
 import os
+import re
 import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence

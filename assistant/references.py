@@ -74,7 +74,41 @@ def render(text: str, labels: Mapping[str, str]) -> str:
 
 
 GENERIC_NAMES = frozenset(
-    ["net", "nets", "nen", "nens", "pnet", "pnets", "prrt", "tace", "tae", "rfa", "sirt", "pet", "ct", "mri", "who", "esmo", "enets", "nanets", "nccn", "rct", "os", "pfs", "orr", "hr", "ci", "gep", "nec", "tnm", "dotatoc", "dotatate", "ga68", "lu177", "177lu"]
+    [
+        "net",
+        "nets",
+        "nen",
+        "nens",
+        "pnet",
+        "pnets",
+        "prrt",
+        "tace",
+        "tae",
+        "rfa",
+        "sirt",
+        "pet",
+        "ct",
+        "mri",
+        "who",
+        "esmo",
+        "enets",
+        "nanets",
+        "nccn",
+        "rct",
+        "os",
+        "pfs",
+        "orr",
+        "hr",
+        "ci",
+        "gep",
+        "nec",
+        "tnm",
+        "dotatoc",
+        "dotatate",
+        "ga68",
+        "lu177",
+        "177lu",
+    ]
 )
 
 

@@ -137,6 +137,12 @@ def answer_units(text: str) -> list[Unit]:
     units: list[Unit] = []
     for s, e in sentence_spans(text):
         raw = text[s:e]
+        while raw.lstrip().startswith("#"):  # a heading glued to the sentence below it
+            newline = raw.find("\n")
+            if newline == -1:
+                break
+            s += newline + 1
+            raw = text[s:e]
         if raw.lstrip().startswith("#"):
             continue
         sentence = clean(raw)

@@ -220,6 +220,26 @@ class SourceOut(BaseModel):
     after_review: bool = Field(
         default=False, description=f"Published after the {REVIEW_YEAR} review (year > {REVIEW_YEAR})."
     )
+    label: str | None = Field(
+        default=None, description='Short citation label, e.g. "Le Treut 2013".'
+    )
+
+
+class Reference(BaseModel):
+    """A source that passage text cites by its label (note ids are never shown)."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str
+    label: str | None = Field(description='The label the text uses, e.g. "Le Treut 2013".')
+    title: str
+    authors: list[str]
+    journal: str | None
+    year: int
+    pmid: str | None
+    doi: str | None
+    url: str | None
+    source_type: str
+    after_review: bool = False
 
 
 class CorpusStamp(BaseModel):
@@ -257,6 +277,10 @@ class AskResponse(BaseModel):
     passages: list[PassageOut]
     timings_ms: dict[str, float]
     corpus: CorpusStamp
+    references: list[Reference] = Field(
+        default_factory=list,
+        description="Sources the passages cite by label (\"Le Treut 2013\"), with their citations.",
+    )
 
 
 class SearchResponse(BaseModel):
@@ -284,7 +308,12 @@ class SourceList(BaseModel):
 
 
 class SourceDetail(SourceMeta):
-    text: str | None = Field(description="The full text of the source note.")
+    text: str | None = Field(
+        description="The full text of the source note (other notes cited by their label)."
+    )
+    references: list[Reference] = Field(
+        default_factory=list, description="Sources the text cites by label."
+    )
 
 
 class Health(BaseModel):

@@ -102,13 +102,20 @@ class Passage:
     chunk: Chunk
     source: dict[str, Any]
     similarity: float = 0.0
+    display_text: str | None = None  # the text with note ids shown as citation labels
+    cites: list[str] = field(default_factory=list)  # ids of the sources the text refers to
+
+    @property
+    def text(self) -> str:
+        """The passage as a reader sees it (cross-references as "Le Treut 2013")."""
+        return self.display_text if self.display_text is not None else self.chunk.text
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "rank": self.rank,
             "score": round(float(self.score), 6),
             "chunk_id": self.chunk.id,
-            "text": self.chunk.text,
+            "text": self.text,
             "section": self.chunk.section,
             "source": self.source,
             "similarity": round(float(self.similarity), 6),
@@ -159,6 +166,8 @@ class Answer:
     mode: str = "hybrid"
     timings_ms: dict[str, float] = field(default_factory=dict)
     corpus: dict[str, Any] = field(default_factory=dict)  # snapshot stamp (see currency.py)
+    # sources the passages refer to by citation label ("Le Treut 2013"), each with its label
+    references: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -171,4 +180,5 @@ class Answer:
             "passages": [p.to_dict() for p in self.passages],
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
             "corpus": dict(self.corpus),
+            "references": [dict(r) for r in self.references],
         }

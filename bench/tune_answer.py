@@ -32,13 +32,13 @@ def grid(size: str) -> list[dict[str, Any]]:
         axes: dict[str, list[Any]] = {"semantic": [0.0, 1.0], "figure": [0.0, 0.12]}
     else:
         axes = {
-            "semantic": [0.25, 0.5, 1.0],
-            "lexical": [0.5, 1.0, 1.5],
-            "figure": [0.1, 0.3, 0.5],
-            "passage": [0.5, 1.0],
-            "min_ratio": [0.0, 0.5, 0.7],
-            "per_passage": [1, 2],
-            "max_sentence_words": [50, 80],
+            "semantic": [0.1, 0.25, 0.5],
+            "lexical": [0.25, 0.5, 1.0],
+            "figure": [0.3, 0.5],
+            "comparison": [0.1],
+            "passage": [1.0, 1.5, 2.5],
+            "findings": [0.3, 0.5, 0.8],
+            "min_ratio": [0.0, 0.5],
         }
     keys = list(axes)
     return [dict(zip(keys, values, strict=True)) for values in itertools.product(*axes.values())]
@@ -61,7 +61,9 @@ def main() -> None:
     k = settings.top_k
     print(f"machine: {machine()}")
     print(f"split: {args.split} ({len(questions)} questions)")
-    for limit, above in () if args.no_retrieval else LIMITS:  # retrieval figures for each per-source limit
+    for limit, above in (
+        () if args.no_retrieval else LIMITS
+    ):  # retrieval figures for each per-source limit
         assistant.settings = settings.model_copy(
             update={"max_per_source": limit, "diversity_keep_above": above}
         )

@@ -1,7 +1,8 @@
 import pytest
 
 from assistant import Assistant
-from assistant.answer import ABSTAIN_MESSAGE, clean
+from assistant.answer import ABSTAIN_MESSAGE
+from assistant.sentences import clean
 from assistant.errors import InputError
 
 
@@ -28,8 +29,10 @@ def test_json_shape(fake_assistant: Assistant):
     p = data["passages"][0]
     assert set(p) >= {"rank", "score", "chunk_id", "text", "section", "source"}
     assert set(p["source"]) == {
-        "id", "title", "authors", "journal", "year", "pmid", "doi", "url", "source_type"
+        "id", "title", "authors", "journal", "year", "pmid", "doi", "url", "source_type",
+        "after_review", "label",
     }  # fmt: skip
+    assert set(data) >= {"corpus", "references"}
     assert p["source"]["id"] == "prrt-study" and p["chunk_id"].startswith("prrt-study#")
     assert data["timings_ms"]["total"] >= data["timings_ms"]["embed"] >= 0
 

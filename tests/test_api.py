@@ -102,7 +102,7 @@ def test_ask_returns_the_cli_json_object(client: TestClient, fake_assistant: Ass
     assert body["abstained"] is False and re.search(r"\[\d\]", body["answer"])
     source = body["passages"][0]["source"]
     assert set(source) == {"id", "title", "authors", "journal", "year", "pmid", "doi", "url",
-                           "source_type", "after_review"}  # fmt: skip
+                           "source_type", "after_review", "label"}  # fmt: skip
     assert r.headers["cache-control"] == "no-store"
     assert r.headers["x-content-type-options"] == "nosniff"
 

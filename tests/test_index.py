@@ -9,6 +9,7 @@ from conftest import FakeEmbedder
 from assistant import Assistant, Settings
 from assistant.errors import AssistantError, IndexStateError
 from assistant.index import FORMAT_VERSION, load_index, read_manifest
+from assistant.sentences import answer_units
 
 
 def test_build_writes_self_describing_manifest(fake_assistant: Assistant, settings: Settings):
@@ -66,8 +67,14 @@ def test_corpus_change_is_detected_and_rebuilt_incrementally(
     assert report is not None
     assert report.changed == ["prrt-study"] and report.removed == ["embolization-review"]
     assert report.added == []
-    prrt_chunks = sum(1 for c in again.index.chunks if c.doc_id == "prrt-study")
-    assert embedder.embedded == prrt_chunks == report.embedded_chunks
+    prrt = [c for c in again.index.chunks if c.doc_id == "prrt-study"]
+    prrt_units = sum(len(answer_units(c.text)) for c in prrt)
+    # the changed note's chunks and their answer sentences, nothing else
+    assert embedder.embedded == len(prrt) + prrt_units
+    assert report.embedded_chunks == len(prrt)
+    unchanged = next(c for c in again.index.chunks if c.doc_id != "prrt-study")
+    before = fake_assistant.index.unit_vectors_of(unchanged.id)
+    assert before is not None and np.array_equal(again.index.unit_vectors_of(unchanged.id), before)
     assert "66%" in " ".join(c.text for c in again.index.chunks)
 
 

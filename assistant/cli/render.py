@@ -61,7 +61,7 @@ def passage_panel(p: Passage, terms: Sequence[str]) -> Panel:
     where = escape(p.chunk.section or s.get("title", ""))
     year = escape(year_label(s, short=True))
     title = f"[{p.rank}] {label} {year}{page} — {where}"  # page first: titles get cut
-    body = highlight(re.sub(r"[ \t]+", " ", p.chunk.text.strip()), terms)
+    body = highlight(re.sub(r"[ \t]+", " ", p.text.strip()), terms)
     return Panel(body, title=title, title_align="left", border_style="dim")
 
 
@@ -78,9 +78,22 @@ def render_answer(console: Console, ans: Answer, show_passages: bool = True) -> 
     if not ans.passages:
         return
     console.print(sources_table(ans.passages))
+    if ans.references:
+        console.print(references_table(ans.references))
     if show_passages:
         terms = query_terms(ans.query)
         console.print(Group(*(passage_panel(p, terms) for p in ans.passages)))
+
+
+def references_table(references: Sequence[dict[str, Any]]) -> Table:
+    """The sources the passages cite by label ("Le Treut 2013"), with their full citation."""
+    table = Table(title="Cited in the passages (/show LABEL in the chat shell)",
+                  title_justify="left", expand=False)  # fmt: skip
+    table.add_column("label", no_wrap=True)
+    table.add_column("reference", overflow="fold")
+    for ref in references:
+        table.add_row(escape(ref.get("label") or ref["id"]), escape(citation(ref)))
+    return table
 
 
 # ----------------------------------------------------------------- chat shell additions

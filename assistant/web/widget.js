@@ -441,5 +441,35 @@
       passages.forEach(function (p) { list.appendChild(sourceItem(p, t, data)); });
       block.appendChild(list);
     }
+    var refs = Array.isArray(data.references) ? data.references : [];
+    if (refs.length) block.appendChild(referencesBlock(refs));
+  }
+
+  // Sources the passages cite by label ("Le Treut 2013"): an expandable list, text only.
+  function referencesBlock(refs) {
+    var list = el("ul", { className: "refs" });
+    refs.forEach(function (r) {
+      if (!r || typeof r !== "object") return;
+      var bits = [];
+      var author = firstAuthor(r.authors);
+      if (author) bits.push(author);
+      if (r.journal) bits.push(String(r.journal));
+      if (r.year) bits.push(String(r.year));
+      var links = el("span", { className: "links" });
+      var pm = pubmedUrl(r.pmid);
+      var doi = doiUrl(r.doi);
+      if (pm) links.appendChild(link(pm, "PubMed " + r.pmid, "PubMed record " + r.pmid));
+      if (doi) links.appendChild(link(doi, "DOI", "DOI " + r.doi));
+      list.appendChild(el("li", null, [
+        el("span", { className: "n", text: String(r.label || r.id || "") }),
+        el("span", { className: "title", text: String(r.title || r.id || "") }),
+        el("div", { className: "meta" }, [bits.join(" · ")]),
+        links.childNodes.length ? links : null
+      ]));
+    });
+    return el("details", { className: "references" }, [
+      el("summary", { text: "Cited in these passages (" + list.childNodes.length + ")" }),
+      list
+    ]);
   }
 })();

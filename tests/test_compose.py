@@ -1,0 +1,183 @@
+"""The answer composer on hand-made passages: figures, lists, fragments, cross-references."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from assistant.answer import answer_sentences, answer_sentences_text, compose_answer
+from assistant.conversation import rewrite_query
+from assistant.evaluate import answer_metrics, gold_split
+from assistant.lexical import tokenize
+from assistant.references import cited_ids, render, short_label, source_labels, source_names
+from assistant.rerank import diversify
+from assistant.sentences import answer_units, is_fragment, list_sentence
+from assistant.types import Chunk, Passage
+
+TRIAL = (
+    "## Key findings\n"
+    "This multinational phase III trial compared sunitinib with placebo in progressive "
+    "pancreatic NETs and was stopped early.\n"
+    "Median progression-free survival was 11.4 months with sunitinib versus 5.5 months with "
+    "placebo (hazard ratio 0.42).\n"
+    "The trial was sponsored by the manufacturer of sunitinib.\n"
+)
+LIST = (
+    "## Key findings\n"
+    "The proposed criteria for liver transplantation are:\n"
+    "- **Histology:** low-grade, well-differentiated tumour (carcinoid);\n"
+    "- portal venous drainage of the primary;\n"
+    "- metastatic involvement of 50% or less of the liver;\n"
+    "- age 55 years or younger.\n"
+    "Complications:\n\n"
+    "See le-treut-2013-eltr-transplantation for registry results.\n"
+)
+
+
+def passage(text: str, rank: int = 1, doc: str = "doc", section: str = "Key findings") -> Passage:
+    chunk = Chunk(f"{doc}#{rank}", doc, rank, text, section, 0, len(text))
+    return Passage(rank=rank, score=1.0 / rank, chunk=chunk, source={"id": doc}, similarity=0.6)
+
+
+def compose(passages: list[Passage], question: str, **kw) -> str | None:
+    terms = tokenize(question, "english")
+    return compose_answer(
+        passages, terms, lambda t: 1.0, lambda t: tokenize(t, "english"), question=question, **kw
+    )
+
+
+def test_a_figure_question_is_answered_by_the_sentence_with_the_figure_first():
+    text = compose([passage(TRIAL)], "How long was progression-free survival with sunitinib?")
+    assert text is not None
+    first = answer_sentences(text)[0]
+    assert "11.4 months" in first and "5.5 months" in first and first.endswith("[1]")
+
+
+def test_a_list_lead_in_becomes_one_readable_sentence():
+    units = answer_units(LIST)
+    lists = [u for u in units if u.is_list]
+    assert len(lists) == 1
+    sentence = lists[0].text
+    assert sentence.startswith("The proposed criteria for liver transplantation are low-grade")
+    assert "age 55 years or younger." in sentence and ":" not in sentence
+    assert "Complications:" not in " ".join(u.text for u in units)  # a lead-in with no list
+
+
+def test_list_sentence_refuses_long_lists_and_keeps_a_colon_after_a_heading():
+    assert list_sentence("Steps:", ["x " * 40]) is None
+    assert list_sentence("Grade 3-4 toxicities:", ["fatigue, 23%", "nausea, 8%"]) == (
+        "Grade 3-4 toxicities: fatigue, 23%; and nausea, 8%."
+    )
+
+
+def test_no_fragment_reaches_the_answer():
+    text = compose(
+        [passage(LIST), passage(TRIAL, rank=2, doc="trial")],
+        "Which criteria select patients for liver transplantation?",
+    )
+    assert text is not None
+    assert not any(is_fragment(s) for s in answer_sentences(text))
+    assert "criteria" in answer_sentences(text)[0]
+
+
+@pytest.mark.parametrize(
+    ("sentence", "fragment"),
+    [
+        ("Complications and mortality: [1]", True),
+        ("Too short here. [2]", True),
+        ("and this continues a sentence from before it. [1]", True),
+        ("Median survival was 33 months in this series of patients. [1]", False),
+    ],
+)
+def test_is_fragment(sentence: str, fragment: bool):
+    assert is_fragment(sentence) is fragment
+
+
+def test_cross_reference_ids_are_rendered_as_labels():
+    labels = {"le-treut-2013-eltr-transplantation": "Le Treut 2013"}
+    see = "Registry results are in le-treut-2013-eltr-transplantation for this whole series.\n"
+    text = compose([passage(see)], "Where are the registry results?", labels=labels)
+    assert text is not None and "Le Treut 2013" in text and "le-treut" not in text
+    assert render("see `le-treut-2013-eltr-transplantation`.", labels) == "see Le Treut 2013."
+    assert cited_ids(LIST, labels) == ["le-treut-2013-eltr-transplantation"]
+
+
+def test_labels_are_short_and_unique():
+    sources = {
+        "gurusamy-2009-a": {"id": "gurusamy-2009-a", "authors": ["Gurusamy KS"], "year": 2009},
+        "gurusamy-2009-b": {"id": "gurusamy-2009-b", "authors": ["Gurusamy KS"], "year": 2009},
+        "le-treut-2013-x": {"id": "le-treut-2013-x", "authors": ["Le Treut YP"], "year": 2013},
+        "mazzaferro-2016-y": {"id": "mazzaferro-2016-y", "title": "Long title", "year": 2016},
+    }
+    labels = source_labels(sources)
+    assert labels["gurusamy-2009-a"] == "Gurusamy 2009a" and labels["gurusamy-2009-b"].endswith("b")
+    assert labels["le-treut-2013-x"] == "Le Treut 2013"
+    assert labels["mazzaferro-2016-y"] == "Mazzaferro 2016"
+    assert short_label({"title": "Management map: options"}) == "Management map"
+
+
+def test_source_names_are_the_author_and_the_trial():
+    meta = {"id": "rinke-2009-promid", "authors": ["Rinke A"], "title": "x",
+            "summary": "PROMID showed ..."}  # fmt: skip
+    assert source_names(meta) == {"rinke", "promid"}
+
+
+def test_semantic_scores_prefer_the_sentence_closest_in_meaning():
+    units = answer_units(TRIAL)
+    vectors = np.eye(len(units), 4, dtype=np.float32)
+    question_vector = vectors[2]  # closest to the third sentence (the sponsor)
+    text = compose(
+        [passage(TRIAL)],
+        "Who sponsored the sunitinib trial?",
+        query_vector=question_vector,
+        unit_vectors=lambda chunk_id: vectors,
+    )
+    assert text is not None and answer_sentences(text)[0].startswith("The trial was sponsored")
+
+
+def test_no_answer_when_no_sentence_holds_a_word_of_the_question():
+    assert compose([passage(TRIAL)], "Quantum chromodynamics?") is None
+
+
+def test_answer_respects_the_word_budget():
+    long = "## Key findings\n" + "".join(
+        f"Sunitinib result number {i} was reported with many additional words to pad it out "
+        f"well beyond the limit of the answer length here today.\n"
+        for i in range(6)
+    )
+    text = compose([passage(long)], "What were the sunitinib results?")
+    assert text is not None and len(answer_sentences_text(text).split()) <= 90 + 25
+
+
+def test_diversify_moves_a_sources_extra_passages_down_unless_named():
+    ranked = [(0, 1.0), (1, 0.9), (2, 0.8), (3, 0.7), (4, 0.6)]
+    docs = {0: "a", 1: "a", 2: "a", 3: "b", 4: "c"}
+    assert [r for r, _ in diversify(ranked, docs.__getitem__, 2)] == [0, 1, 3, 4, 2]
+    assert [r for r, _ in diversify(ranked, docs.__getitem__, 2, exempt={"a"})] == [0, 1, 2, 3, 4]
+    assert [r for r, _ in diversify(ranked, docs.__getitem__, 0)] == [0, 1, 2, 3, 4]
+    assert [r for r, _ in diversify(ranked, docs.__getitem__, 1, keep_above=0.85)] == [
+        0, 1, 3, 4, 2
+    ]  # fmt: skip
+    assert diversify([], docs.__getitem__, 2) == []
+
+
+def test_a_follow_up_naming_another_organ_drops_the_earlier_one():
+    history = [{"role": "user", "content": "What is the kidney toxicity of PRRT?"}]
+    query = rewrite_query("And haematological toxicity?", history)
+    assert "PRRT" in query and "kidney" not in query.lower()
+
+
+def test_answer_metrics_and_the_fixed_split():
+    records = [
+        {"answerable": True, "answers": ["x"], "answer": "A whole sentence of six words. [1]",
+         "answer_matches": True, "answer_words": 6, "answer_sentences": 1,
+         "answer_fragments": [], "distinct_sources": 3},
+        {"answerable": True, "answers": ["y"], "answer": None, "answer_matches": False,
+         "answer_words": 0, "answer_sentences": 0, "answer_fragments": [],
+         "distinct_sources": 1},
+    ]  # fmt: skip
+    m = answer_metrics(records, records)
+    assert m["answer_match"] == 0.5 and m["answer_fragment_rate"] == 0.0
+    assert m["distinct_sources@5"] == 2.0 and m["answer_words_p50"] == 6.0
+    assert gold_split("a-01") == gold_split("a-01") in ("dev", "test")
+    assert {gold_split(f"q-{i}") for i in range(20)} == {"dev", "test"}
