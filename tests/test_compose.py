@@ -181,3 +181,21 @@ def test_answer_metrics_and_the_fixed_split():
     assert m["distinct_sources@5"] == 2.0 and m["answer_words_p50"] == 6.0
     assert gold_split("a-01") == gold_split("a-01") in ("dev", "test")
     assert {gold_split(f"q-{i}") for i in range(20)} == {"dev", "test"}
+
+
+def test_end_to_end_on_the_fixture_corpus(fake_assistant):
+    """The answer a reader sees: whole sentences, a list as one sentence, labels not ids,
+    and the same text from the library, the chat session and the JSON."""
+    from assistant.chat_session import ChatSession
+
+    question = "What are the selection criteria for a liver transplant?"
+    answer = fake_assistant.ask(question)
+    assert answer.answer is not None and not answer.abstained
+    sentences = answer_sentences(answer.answer)
+    assert sentences and not any(is_fragment(s) for s in sentences)
+    assert any("criteria for a transplant are a resected primary" in s for s in sentences)
+    data = answer.to_dict()
+    texts = " ".join(p["text"] for p in data["passages"])
+    assert "see Eta 2017" in texts and "prrt-study" not in texts
+    assert [(r["id"], r["label"]) for r in data["references"]] == [("prrt-study", "Eta 2017")]
+    assert ChatSession(fake_assistant).ask(question).answer == answer.answer
