@@ -34,7 +34,8 @@ def dense_search(
     if allowed is None:
         scores, rows = index.dense.search(q, n)
     else:
-        params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+        # faiss's bundled stubs lack the `sel` keyword that its SWIG constructor accepts
+        params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))  # type: ignore[call-arg]
         scores, rows = index.dense.search(q, n, params=params)
     return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
 
@@ -113,4 +114,8 @@ def retrieve(
     lexical = bm25_search(index, query_tokens, depth, allowed)
     if fusion == "score":
         return score_fusion([dense, lexical], [dense_weight, bm25_weight])[:n]
+    if fusion == "adaptive":
+        from .fusion import adaptive_fusion
+
+        return adaptive_fusion(dense, lexical, query_tokens, index.idf, index.n_docs_lexical)[:n]
     return reciprocal_rank_fusion([dense, lexical], [dense_weight, bm25_weight], rrf_k)[:n]
