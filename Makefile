@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: chat test lint format index browser bench clean
+.PHONY: chat test test-fast lint format index browser clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,12 +25,18 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+# everything, what CI runs: unit tests, the real model, live servers, headless Chromium
 test: $(STAMP) browser
 	$(PY) -m pytest -q
+
+# the unit tier: fake embedder, no processes, no browser (well under a minute)
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow and not browser" -n 2
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check assistant tests bench
 	$(VENV)/bin/ruff format --check assistant tests bench
+	$(VENV)/bin/mypy
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format assistant tests bench

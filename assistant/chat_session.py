@@ -1,13 +1,13 @@
 """Conversation state of the chat shell, testable without a terminal.
 
 A `ChatSession` holds the turns of one conversation, the active filters and retrieval mode, and
-the pages of results of the current question. It parses `/filter` and slash commands, and writes
-the transcript as Markdown with a numbered reference list. The shell only draws what it returns.
+the pages of results of the current question, and writes the transcript as Markdown with a
+numbered reference list. The shell only draws what it returns. The command and `/filter` syntax
+is in `chat_commands.py`, the plain-text views in `chat_text.py`.
 """
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,34 +15,31 @@ from pathlib import Path
 from typing import Any
 
 from .assistant import Assistant
-from .citation import citation, identifier, short_authors
+from .chat_commands import (
+    COMMAND_NAMES,
+    COMMANDS,
+    command_hint,
+    describe_filters,
+    parse_command,
+    parse_filter,
+)
+from .chat_text import format_answer, format_context, format_passages, passage_label, source_row
+from .citation import citation
 from .citation_export import SUFFIXES, check_format, export
-from .currency import AFTER_REVIEW_LABEL, describe_stamp, is_after_review, year_label
+from .currency import AFTER_REVIEW_LABEL, describe_stamp, is_after_review
 from .errors import InputError
-from .types import MODES, SOURCE_TYPES, Answer, Filters, Passage
+from .types import MODES, Answer, Filters, Passage
 
 DISCLAIMER = (
     "This tool retrieves and quotes published literature on neuroendocrine liver metastases. "
     "It is not a substitute for clinical judgement: check the cited sources before acting."
 )
 
-COMMANDS: dict[str, str] = {
-    "/help": "this list",
-    "/sources": "the last answer's sources in full",
-    "/show N": "passage N in its place in the source, with the full citation; /show LABEL (e.g. /show Le Treut 2013) opens a source the passages cite",
-    "/more": "next results for the same question",
-    "/filter": "e.g. /filter year>=2009 type=rct,guideline  ·  /filter off  ·  /filter (show)",
-    "/mode": "/mode hybrid|dense|bm25 (no argument: show the current mode)",
-    "/history": "the questions so far and the queries searched",
-    "/export FILE.md": "the transcript with a numbered reference list (a new file; add --force "
-    "to replace one)",
-    "/cite ris|bibtex [FILE]": "the answer's sources as RIS or BibTeX (shown, or written to a "
-    "new FILE)",
-    "/new": "forget the conversation (filters and mode stay)",
-    "/quit": "leave (also Ctrl-D)",
-}
-COMMAND_NAMES = tuple(c.split()[0] for c in COMMANDS)
-_FILTER_RE = re.compile(r"^(year|type|types)\s*(>=|<=|=|>|<)\s*(.+)$", re.I)
+__all__ = [  # the command syntax and plain-text views live beside; imported from here too
+    "COMMANDS", "COMMAND_NAMES", "DISCLAIMER", "ChatSession", "Turn", "command_hint",
+    "describe_filters", "format_answer", "format_context", "format_passages", "parse_command",
+    "parse_filter", "passage_label", "source_row",
+]  # fmt: skip
 _MARKER_RE = re.compile(r"\[(\d+)\]")
 
 
@@ -61,98 +58,6 @@ class Turn:
     def passages(self) -> list[Passage]:
         """Every passage shown for this question, in rank order."""
         return [p for page in self.pages for p in page]
-
-
-def parse_command(line: str) -> tuple[str, str]:
-    """('/name', 'argument') for a slash command line; the name is lower-cased."""
-    head, _, arg = line.strip().partition(" ")
-    return head.lower(), arg.strip()
-
-
-def command_hint(name: str) -> str:
-    """A one-line hint for an unknown command, naming the closest known one."""
-    close = difflib.get_close_matches(name.lower(), COMMAND_NAMES, n=1, cutoff=0.5)
-    guess = f"did you mean {close[0]}? " if close else ""
-    return f"unknown command {name}: {guess}type /help for the list"
-
-
-def parse_filter(text: str) -> Filters:
-    """Filters from `/filter` arguments such as `year>=2009 type=rct,guideline`.
-
-    Year accepts `>=`, `<=`, `>`, `<`, `=` with one year or a range (`year=2009-2015`); type takes
-    comma-separated source types. `off` (or nothing) clears every filter.
-    """
-    text = text.strip()
-    if not text or text.lower() in {"off", "none", "clear"}:
-        return Filters()
-    year_min: int | None = None
-    year_max: int | None = None
-    types: list[str] = []
-    # "type = rct, guideline" -> "type=rct,guideline"
-    compact = re.sub(r"\s*(>=|<=|=|>|<|,)\s*", r"\1", text)
-    for part in compact.split():
-        match = _FILTER_RE.match(part)
-        if not match:
-            raise InputError(
-                f"cannot read the filter '{part}'",
-                "write e.g. /filter year>=2009 type=rct,guideline (or /filter off)",
-            )
-        key, op, value = match.group(1).lower(), match.group(2), match.group(3)
-        if key == "year":
-            lo, hi = _parse_years(op, value, part)
-            year_min = lo if lo is not None else year_min
-            year_max = hi if hi is not None else year_max
-        else:
-            if op != "=":
-                raise InputError(f"'{part}': use type=…", "e.g. /filter type=rct,guideline")
-            for name in filter(None, (v.strip().lower() for v in value.split(","))):
-                if name not in SOURCE_TYPES:
-                    raise InputError(
-                        f"unknown source type '{name}'",
-                        f"use one or more of: {', '.join(SOURCE_TYPES)}",
-                    )
-                if name not in types:
-                    types.append(name)
-    if year_min is not None and year_max is not None and year_min > year_max:
-        raise InputError(
-            f"the year range {year_min}–{year_max} is empty", "put the earlier year first"
-        )
-    return Filters(year_min=year_min, year_max=year_max, source_types=tuple(types))
-
-
-def _parse_years(op: str, value: str, part: str) -> tuple[int | None, int | None]:
-    """(min, max) years for one `year` clause."""
-    match = re.fullmatch(r"(\d{4})(?:(?:-|\.\.)(\d{4}))?", value)
-    if not match or (match.group(2) and op != "="):
-        raise InputError(
-            f"cannot read the year in '{part}'",
-            "write a four-digit year, e.g. year>=2009, year<2015 or year=2009-2015",
-        )
-    first = int(match.group(1))
-    if match.group(2):
-        return first, int(match.group(2))
-    return {
-        ">=": (first, None),
-        ">": (first + 1, None),
-        "<=": (None, first),
-        "<": (None, first - 1),
-        "=": (first, first),
-    }[op]
-
-
-def describe_filters(filters: Filters) -> str:
-    """'year ≥ 2009, type rct/guideline' or 'none'."""
-    parts = []
-    if filters.year_min is not None and filters.year_min == filters.year_max:
-        parts.append(f"year {filters.year_min}")
-    else:
-        if filters.year_min is not None:
-            parts.append(f"year ≥ {filters.year_min}")
-        if filters.year_max is not None:
-            parts.append(f"year ≤ {filters.year_max}")
-    if filters.source_types:
-        parts.append("type " + "/".join(filters.source_types))
-    return ", ".join(parts) or "none"
 
 
 class ChatSession:
@@ -456,69 +361,3 @@ class ChatSession:
             return "corpus unknown"
         stamp = f", {describe_stamp(st['corpus'])}" if st.get("corpus") else ""
         return f"corpus {st['corpus_dir']} ({st['sources']} sources{stamp}), model {st['model']}"
-
-
-# ---------------------------------------------------------------- plain text (piped mode)
-def passage_label(ranks: list[int]) -> str:
-    """'[1, 3]' for the passages a source supplied."""
-    return "[" + ", ".join(str(r) for r in ranks) + "]"
-
-
-def source_row(p: Passage) -> str:
-    """One line of the compact sources list."""
-    s = p.source
-    return (
-        f"[{p.rank}] {short_authors(s.get('authors'), s.get('title'))}, {year_label(s, short=True)}, "
-        f"{s.get('journal') or '—'}, {s.get('source_type') or '—'}, {identifier(s)}"
-    )
-
-
-def format_passages(passages: list[Passage]) -> str:
-    """Sources list and passages as plain text."""
-    lines = ["Sources:"] + [f"  {source_row(p)}" for p in passages] + [""]
-    for p in passages:
-        where = p.chunk.section or p.source.get("title", "")
-        lines.append(f"[{p.rank}] {short_authors(p.source.get('authors'), p.source.get('title'))} "
-                     f"{year_label(p.source, short=True)} — {where}")  # fmt: skip
-        lines.append("    " + re.sub(r"\s+", " ", p.text.strip()))
-    return "\n".join(lines)
-
-
-def format_answer(answer: Answer, hint: str | None = None) -> str:
-    """An answer as plain, uncoloured text (for piped input)."""
-    lines = []
-    if answer.query != answer.question:
-        lines.append(f"searched: {answer.query}")
-    if answer.abstained:
-        lines.append(f"No answer: {answer.message or ''}".strip())
-        if hint:
-            lines.append(f"Try: {hint}")
-        if answer.passages:
-            lines.append("Closest passages (below the relevance threshold):")
-    else:
-        lines.append(f"Answer: {answer.answer}")
-    if answer.passages:
-        lines += ["", format_passages(answer.passages)]
-    if answer.references:
-        lines += ["", "Cited in the passages (/show LABEL):"]
-        lines += [f"  {r.get('label') or r['id']}: {citation(r)}" for r in answer.references]
-    return "\n".join(lines)
-
-
-def format_context(ctx: dict[str, Any]) -> str:
-    """`/show N` as plain text: citation, section, the passage between its neighbours."""
-    page = f", page {ctx['page']}" if ctx.get("page") is not None else ""
-    lines = [
-        f"[{ctx.get('rank', '?')}] {ctx['citation']}",
-        f"Published: {year_label(ctx.get('source') or {})}",
-        f"Section: {ctx.get('section') or '—'}{page}",
-        "",
-    ]
-    before = ctx.get("before", "").strip()
-    after = ctx.get("after", "").strip()
-    if before:
-        lines += ["… " + before, ""]
-    lines += [">>> " + ctx["text"].strip() + " <<<", ""]
-    if after:
-        lines += [after + " …"]
-    return "\n".join(lines)

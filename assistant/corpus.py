@@ -59,6 +59,40 @@ def load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
 
 
+class FrontMatterError(ValueError):
+    """Front matter that is not valid YAML: the line in the file and what is wrong."""
+
+    def __init__(self, line: int, problem: str) -> None:
+        super().__init__(f"line {line}: {problem}")
+        self.line, self.problem = line, problem
+
+
+def split_front_matter(text: str) -> tuple[str, int] | None:
+    """The YAML between a first line '---' and the next line '---' or '...', and the index of
+    that closing line; None when the text does not open with '---' or never closes it."""
+    lines = text.split("\n")
+    if lines[0].strip() != "---":
+        return None
+    end = next((i for i in range(1, len(lines)) if lines[i].strip() in {"---", "..."}), None)
+    return None if end is None else ("\n".join(lines[1:end]), end)
+
+
+def parse_front_matter(front: str, context: bool = True) -> Any:
+    """The data of front matter from `split_front_matter` (anchors and aliases refused); invalid
+    YAML raises FrontMatterError with the line in the file (the YAML starts on line 2) and,
+    with `context`, what the problem is inside of."""
+    try:
+        return load_yaml(front)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = (mark.line + 2) if mark is not None else 2
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        where, cmark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and where and cmark is not None and mark is not None and cmark.line != mark.line:
+            problem += f" ({where} on line {cmark.line + 2})"
+        raise FrontMatterError(line, problem) from exc
+
+
 def is_scalar(value: Any) -> bool:
     """Text, a number or a date: what a single-valued field may hold."""
     return isinstance(value, str | int | float | date) and not isinstance(value, bool)
@@ -170,20 +204,14 @@ def parse_note(path: Path, text: str | None = None, max_bytes: int = MAX_NOTE_BY
                 f"{path}:1: no YAML front matter; a note starts with a line '---' (see docs/corpus-format.md)"
             ]
         )
-    end = next((i for i in range(1, len(lines)) if lines[i].strip() in {"---", "..."}), None)
-    if end is None:
+    split = split_front_matter(text)
+    if split is None:
         raise CorpusError([f"{path}:1: front matter is not closed; add a line '---' after it"])
-    front = "\n".join(lines[1:end])
+    front, end = split
     try:
-        meta = load_yaml(front) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = (mark.line + 2) if mark is not None else 2
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        context, cmark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
-        if context and cmark is not None and mark is not None and cmark.line != mark.line:
-            problem += f" ({context} on line {cmark.line + 2})"
-        raise CorpusError([f"{path}:{line}: invalid YAML front matter: {problem}"]) from exc
+        meta = parse_front_matter(front) or {}
+    except FrontMatterError as exc:
+        raise CorpusError([f"{path}:{exc.line}: invalid YAML front matter: {exc.problem}"]) from exc
     if not isinstance(meta, dict):
         raise CorpusError([f"{path}:2: front matter must be a mapping of 'key: value' lines"])
 
@@ -317,10 +345,3 @@ def load_corpus(
         for p in others
     ]
     return docs, warnings
-
-
-def iter_sections(docs: Iterable[Document]) -> Iterable[tuple[str, str]]:
-    """(doc id, `##` section heading) pairs, for checks and coverage tables."""
-    for doc in docs:
-        for match in re.finditer(r"^##\s+(.+?)\s*$", doc.body, re.M):
-            yield doc.id, match.group(1)

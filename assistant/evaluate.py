@@ -1,9 +1,6 @@
-"""Evaluation against a gold question set: load and validate it, run it, measure, compare.
-
-A gold file has one JSON object a line: `{"id", "question", "answers": [regex, ...],
-"sources": [doc-id, ...], "answerable": bool, "history": [{"role", "content"}], "topic"}`;
-`answers`, `sources`, `history` and `topic` may be absent. A question is answered at k when a
-case-insensitive `answers` pattern matches the text of one of the top-k passages.
+"""Evaluation against a gold question set (loaded and validated by `gold.py`): run it,
+measure, compare. A question is answered at k when a case-insensitive `answers` pattern
+matches the text of one of the top-k passages.
 """
 
 from __future__ import annotations
@@ -13,7 +10,6 @@ import json
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +18,10 @@ import numpy as np
 from .answer import answer_sentences, answer_sentences_text, should_abstain
 from .assistant import Assistant
 from .errors import InputError
+from .gold import DEFAULT_GOLD, GoldQuestion, load_gold, select_split
 from .metrics import (
     abstention_metrics,
     best_threshold,
-    compile_answers,
     eval_libraries,
     first_answer_rank,
     first_source_rank,
@@ -35,15 +31,11 @@ from .metrics import (
     threshold_sweep,
 )
 from .sentences import is_fragment
-from .settings import PROJECT_ROOT
 from .types import MODES
 
-DEFAULT_GOLD = PROJECT_ROOT / "corpus" / "gold" / "questions.jsonl"
 HISTORY_MODES = ("rewrite", "last")
 DEPTH = 10  # passages retrieved per question for the ranking metrics
 ANSWER_KS = (1, 3, 5, 10)
-FIELDS = {"id", "question", "answers", "sources", "answerable", "history", "topic"}
-GOLD_SPLITS = ("all", "dev", "test")
 # metric -> True when higher is better (for comparisons)
 HIGHER_IS_BETTER = {
     "answer_recall@1": True,
@@ -71,136 +63,6 @@ GOLD_METRICS_ORDER = tuple(HIGHER_IS_BETTER) + ("n_questions",)
 QUALITY_TOLERANCE = 0.005  # a quality metric falling by more than this is a regression
 LATENCY_TOLERANCE = 0.25  # latency rising by more than 25 % (and 5 ms) is a regression
 Progress = Callable[[str, int, int], None]
-
-
-@dataclass
-class GoldQuestion:
-    """One validated gold question."""
-
-    id: str
-    question: str
-    answerable: bool
-    answers: list[str] = field(default_factory=list)
-    sources: list[str] = field(default_factory=list)
-    history: list[dict[str, str]] = field(default_factory=list)
-    topic: str | None = None
-    line: int = 0
-
-    @property
-    def patterns(self) -> list[re.Pattern[str]]:
-        return compile_answers(self.answers)
-
-
-def _check_entry(obj: Any, where: str, known: set[str] | None) -> list[str]:
-    """Problems of one gold line, each prefixed with `where`."""
-    if not isinstance(obj, dict):
-        return [f"{where}: expected a JSON object, got {type(obj).__name__}"]
-    out = []
-    for name in ("id", "question", "answerable"):
-        if name not in obj:
-            out.append(f"{where}: missing field '{name}'")
-    extra = sorted(set(obj) - FIELDS)
-    if extra:
-        out.append(
-            f"{where}: unknown field(s) {', '.join(extra)}; known: {', '.join(sorted(FIELDS))}"
-        )
-    if "id" in obj and (not isinstance(obj["id"], str) or not obj["id"].strip()):
-        out.append(f"{where}: 'id' must be a non-empty string")
-    if "question" in obj and (not isinstance(obj["question"], str) or not obj["question"].strip()):
-        out.append(f"{where}: 'question' must be a non-empty string")
-    if "answerable" in obj and not isinstance(obj["answerable"], bool):
-        out.append(f"{where}: 'answerable' must be true or false")
-    if "topic" in obj and obj["topic"] is not None and not isinstance(obj["topic"], str):
-        out.append(f"{where}: 'topic' must be a string")
-    for name in ("answers", "sources"):
-        value = obj.get(name, [])
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            out.append(f"{where}: '{name}' must be a list of non-empty strings")
-    answers = obj.get("answers", [])
-    if isinstance(answers, list):
-        for pattern in answers:
-            if not isinstance(pattern, str):
-                continue
-            try:
-                re.compile(pattern, re.IGNORECASE)
-            except re.error as exc:
-                out.append(f"{where}: bad regular expression {pattern!r} in 'answers': {exc}")
-    sources = obj.get("sources", [])
-    if known is not None and isinstance(sources, list):
-        for doc_id in sources:
-            if isinstance(doc_id, str) and doc_id not in known:
-                out.append(f"{where}: unknown source id '{doc_id}' (list ids: assistant sources)")
-    history = obj.get("history", [])
-    if not isinstance(history, list):
-        out.append(f"{where}: 'history' must be a list of {{role, content}} turns")
-    else:
-        for i, turn in enumerate(history, start=1):
-            if (
-                not isinstance(turn, dict)
-                or turn.get("role") not in ("user", "assistant")
-                or not isinstance(turn.get("content"), str)
-            ):
-                out.append(
-                    f'{where}: history turn {i} must be {{"role": "user"|"assistant", '
-                    f'"content": text}}'
-                )
-    return out
-
-
-def load_gold(path: Path, known_sources: set[str] | None = None) -> list[GoldQuestion]:
-    """Read and validate a gold file; an InputError names the line of every problem.
-
-    With `known_sources`, every id in `sources` must be one of them.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"gold file {path} not found", "pass one with --gold FILE")
-    problems: list[str] = []
-    questions: list[GoldQuestion] = []
-    seen: dict[str, int] = {}
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not valid UTF-8", "save the gold file as UTF-8") from exc
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{n}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(f"{where}: invalid JSON: {exc.msg} (column {exc.colno})")
-            continue
-        found = _check_entry(obj, where, known_sources)
-        if not found and obj["id"] in seen:
-            found = [f"{where}: duplicate id '{obj['id']}' (first on line {seen[obj['id']]})"]
-        if found:
-            problems.extend(found)
-            continue
-        seen[obj["id"]] = n
-        questions.append(
-            GoldQuestion(
-                id=obj["id"],
-                question=obj["question"],
-                answerable=obj["answerable"],
-                answers=list(obj.get("answers", [])),
-                sources=list(obj.get("sources", [])),
-                history=[dict(t) for t in obj.get("history", [])],
-                topic=obj.get("topic"),
-                line=n,
-            )
-        )
-    if problems:
-        shown = "; ".join(problems[:5]) + (
-            f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
-        )
-        head = (
-            shown if len(problems) == 1 else f"{len(problems)} problems in the gold file: {shown}"
-        )
-        raise InputError(head, "fix the lines named and run again")
-    if not questions:
-        raise InputError(f"gold file {path} holds no questions", "write one JSON object a line")
-    return questions
 
 
 def run_question(
@@ -265,7 +127,7 @@ def is_correct(record: Mapping[str, Any], k: int) -> bool:
     return bool(record["answerable"] and rank is not None and rank <= k)
 
 
-def summarize(records: Sequence[Mapping[str, Any]], k: int) -> dict[str, Any]:
+def summarize(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The metrics of one run over the gold questions."""
     with_answers = [r for r in records if r["answerable"] and r["answers"]]
     metrics: dict[str, Any] = {}
@@ -336,18 +198,6 @@ def answer_metrics(
     }
 
 
-def gold_split(question_id: str) -> str:
-    """'dev' or 'test' by a fixed rule: the parity of the first byte of sha256(id)."""
-    return "dev" if hashlib.sha256(question_id.encode()).digest()[0] % 2 == 0 else "test"
-
-
-def select_split(questions: Sequence[GoldQuestion], split: str) -> list[GoldQuestion]:
-    """The questions of one half of the gold set (`all` keeps every question)."""
-    if split not in GOLD_SPLITS:
-        raise InputError(f"unknown gold split '{split}'", f"use one of: {', '.join(GOLD_SPLITS)}")
-    return [q for q in questions if split == "all" or gold_split(q.id) == split]
-
-
 def sweep(records: Sequence[Mapping[str, Any]], k: int) -> dict[str, Any]:
     """The abstention threshold sweep and the threshold it suggests."""
     rows = threshold_sweep(
@@ -392,7 +242,7 @@ def evaluate(
             records.append(run_question(assistant, q, mode, k, history))
             if progress:
                 progress(f"gold questions ({mode})", i + 1, len(questions))
-        runs[mode] = {"metrics": summarize(records, k), "per_question": records,
+        runs[mode] = {"metrics": summarize(records), "per_question": records,
                       "sweep": sweep(records, k)}  # fmt: skip
     primary = modes[0]
     manifest = {key: v for key, v in assistant.index.manifest.items() if key != "corpus"}

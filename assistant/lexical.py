@@ -19,7 +19,7 @@ STOPWORDS = frozenset(STOPWORDS_EN) | {
 
 
 @lru_cache(maxsize=8)
-def _stemmer(language: str | None):  # type: ignore[no-untyped-def]
+def _stemmer(language: str | None):
     if not language:
         return None
     import Stemmer

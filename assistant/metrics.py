@@ -49,7 +49,7 @@ def ranking_metrics(
         return {n: 0.0 for n in names}, per_query
     measures = {ir_measures.parse_measure(RANKING_MEASURES[n]): n for n in names}
     qrel_rows = [ir_measures.Qrel(q, d, int(r)) for q in queries for d, r in qrels[q].items()]
-    run_rows = []
+    run_rows: list[ir_measures.ScoredDoc] = []
     for q in queries:
         docs = _dedupe(run.get(q, ()))
         run_rows.extend(
@@ -173,9 +173,15 @@ def best_threshold(
               and r.get("false_abstain_rate") is not None]  # fmt: skip
     if not scored:
         raise ValueError("the sweep needs both answerable and unanswerable questions")
-    within = [r for r in scored if float(r["false_abstain_rate"]) <= max_false_abstain + 1e-12]
-    pool = within or [min(scored, key=lambda r: float(r["false_abstain_rate"]))]
-    best = max(pool, key=lambda r: (round(float(r["abstain_recall"]), 9), -float(r["threshold"])))
+
+    def value(row: Mapping[str, float | None], key: str) -> float:
+        v = row[key]
+        assert v is not None  # every row has a threshold; `scored` has both rates
+        return float(v)
+
+    within = [r for r in scored if value(r, "false_abstain_rate") <= max_false_abstain + 1e-12]
+    pool = within or [min(scored, key=lambda r: value(r, "false_abstain_rate"))]
+    best = max(pool, key=lambda r: (round(value(r, "abstain_recall"), 9), -value(r, "threshold")))
     return dict(best)
 
 

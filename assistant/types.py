@@ -19,6 +19,8 @@ SOURCE_TYPES: tuple[str, ...] = (
 )
 
 MODES: tuple[str, ...] = ("hybrid", "dense", "bm25")
+# the citation fields every source carries (Document.source_dict, references, the API's models)
+CITATION_FIELDS = ("id", "title", "authors", "journal", "year", "pmid", "doi", "url", "source_type")
 
 
 @dataclass(frozen=True)
@@ -47,17 +49,9 @@ class Document:
 
     def source_dict(self) -> dict[str, Any]:
         """The citation fields shown with every passage."""
-        return {
-            "id": self.id,
-            "title": self.title,
-            "authors": list(self.authors),
-            "journal": self.journal,
-            "year": self.year,
-            "pmid": self.pmid,
-            "doi": self.doi,
-            "url": self.url,
-            "source_type": self.source_type,
-        }
+        out = {name: getattr(self, name) for name in CITATION_FIELDS}
+        out["authors"] = list(self.authors)
+        return out
 
     def metadata_dict(self) -> dict[str, Any]:
         """Everything but the body, for listings and the index."""

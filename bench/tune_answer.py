@@ -68,7 +68,7 @@ def main() -> None:
             update={"max_per_source": limit, "diversity_keep_above": above}
         )
         records = [run_question(assistant, q, settings.mode, k) for q in questions]
-        m = summarize(records, k)
+        m = summarize(records)
         print(f"max_per_source={limit} keep_above={above}: " + "  ".join(
             f"{n}={m[n]}" for n in ("distinct_sources@5", "answer_recall@5", "source_recall@5",
                                     "mrr@10", "multi_turn_answer_recall@5")))  # fmt: skip

@@ -2,52 +2,27 @@
 
 from __future__ import annotations
 
-import hashlib
+import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
+from helpers import DATA, FIXTURE_CORPUS, FakeEmbedder
 
 from assistant import Assistant, Settings
-from assistant.lexical import tokenize
 
-DATA = Path(__file__).parent / "data"
-FIXTURE_CORPUS = DATA / "corpus"
+__all__ = ["DATA", "FIXTURE_CORPUS", "FakeEmbedder"]  # older tests import these from conftest
 
 
-class FakeEmbedder:
-    """Hashed bag of stemmed words: texts sharing words get similar vectors. Deterministic."""
-
-    def __init__(self, dimension: int = 64, name: str = "fake-embedder") -> None:
-        self.name = name
-        self.dimension = dimension
-        self.fingerprint = hashlib.sha256(f"{name}:{dimension}".encode()).hexdigest()[:16]
-        self.calls = 0
-        self.embedded = 0
-
-    def _vector(self, text: str) -> np.ndarray:
-        vec = np.zeros(self.dimension, dtype=np.float32)
-        for token in tokenize(text):
-            digest = hashlib.md5(token.encode()).digest()
-            vec[int.from_bytes(digest[:4], "little") % self.dimension] += 1.0
-            vec[int.from_bytes(digest[4:8], "little") % self.dimension] += 0.5
-        norm = float(np.linalg.norm(vec))
-        return vec / norm if norm else vec
-
-    def embed_documents(
-        self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None
-    ) -> np.ndarray:
-        self.calls += 1
-        self.embedded += len(texts)
-        out = np.stack([self._vector(t) for t in texts]) if texts else np.zeros((0, self.dimension))
-        if progress:
-            progress(len(texts), len(texts))
-        return out.astype(np.float32)
-
-    def embed_query(self, text: str) -> np.ndarray:
-        return self._vector(text)
+@pytest.fixture(autouse=True, scope="session")
+def _no_caller_settings() -> Iterator[None]:
+    """The suite does not depend on the caller's environment: no ASSISTANT_* variables."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name in list(os.environ):
+            if name.startswith("ASSISTANT_"):
+                mp.delenv(name)
+        yield
 
 
 @pytest.fixture

@@ -10,20 +10,14 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from helpers import client_for
 from typer.testing import CliRunner
 
 from assistant import Assistant, Settings
-from assistant.server import MAX_K, RateLimiter, create_app
+from assistant.server import MAX_K, RateLimiter, create_app, get_assistant
 
 QUESTION = "What is the kidney toxicity of PRRT with lutetium-177 dotatate?"
 WEB = Path(__file__).resolve().parent.parent / "assistant" / "web"
-
-
-def client_for(assistant: Assistant, **overrides: object) -> TestClient:
-    """A TestClient on an app over `assistant`, with some settings changed."""
-    for key, value in overrides.items():
-        setattr(assistant.settings, key, value)
-    return TestClient(create_app(assistant), raise_server_exceptions=False)
 
 
 @pytest.fixture
@@ -88,6 +82,18 @@ def test_create_app_from_settings_builds_an_unloaded_assistant(settings: Setting
     assert isinstance(app.state.assistant, Assistant)
     assert app.state.assistant.settings is settings
     assert not app.state.assistant.is_loaded  # loading waits for start-up, never at import
+
+
+def test_routes_get_the_assistant_from_a_dependency(
+    fake_assistant: Assistant, settings: Settings, fake_embedder
+) -> None:
+    app = create_app(Assistant(settings, embedder=fake_embedder))  # never loaded
+    bare = TestClient(app)
+    assert_error(bare.post("/v1/ask", json={"question": QUESTION}), 503, None, "not_ready")
+    app.dependency_overrides[get_assistant] = lambda: fake_assistant
+    r = bare.post("/v1/ask", json={"question": QUESTION})
+    assert r.status_code == 200 and r.json()["passages"]
+    assert bare.get("/readyz").json()["sources"] == fake_assistant.status()["sources"]
 
 
 # ---------------------------------------------------------------------------- /v1/ask
@@ -502,9 +508,9 @@ def test_serve_command_loads_then_runs_uvicorn(
     from assistant.cli import app
 
     seen: dict[str, object] = {}
-    monkeypatch.setattr("assistant.assistant.load_embedder", lambda *a, **k: fake_embedder)
+    monkeypatch.setattr("assistant.lifecycle.load_embedder", lambda *a, **k: fake_embedder)
     monkeypatch.setattr(
-        "assistant.assistant.describe_model", lambda name: (name, fake_embedder.fingerprint)
+        "assistant.lifecycle.describe_model", lambda name: (name, fake_embedder.fingerprint)
     )
     monkeypatch.setattr(uvicorn, "run", lambda app_, **kw: seen.update(app=app_, **kw))
     result = CliRunner().invoke(

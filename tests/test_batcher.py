@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from conftest import FakeEmbedder
+from helpers import FakeEmbedder
 
 from assistant.embed import QueryBatcher
 

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import serve_in_thread
 from playwright.sync_api import Browser, Page, expect, sync_playwright
-from test_server_live import serve_in_thread
 
 from assistant import Assistant, Settings
 from assistant.server import create_app
@@ -36,7 +36,7 @@ XSS_QUESTION = (
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The fixture corpus plus the XSS note, fake embedder, under a real uvicorn server."""
-    from conftest import FakeEmbedder
+    from helpers import FakeEmbedder
 
     base = tmp_path_factory.mktemp("browser")
     shutil.copytree(DATA / "corpus", base / "corpus")

@@ -20,7 +20,7 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 @pytest.fixture
 def chat(monkeypatch, settings, fake_embedder):
     """Run `assistant chat` in-process on the fixture corpus with the fake embedder."""
-    monkeypatch.setattr("assistant.assistant.load_embedder", lambda *a, **k: fake_embedder)
+    monkeypatch.setattr("assistant.lifecycle.load_embedder", lambda *a, **k: fake_embedder)
     monkeypatch.setenv("ASSISTANT_ABSTAIN_THRESHOLD", "0.2")
     monkeypatch.setenv("ASSISTANT_CHAT_SAVE_HISTORY", "false")
     args = ["chat", "--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir)]
@@ -185,14 +185,14 @@ def test_interactive_shell_in_a_pseudo_terminal(real_assistant, tmp_path):
 
 
 def test_no_rebuild_uses_the_stale_index_with_a_warning(corpus_dir, tmp_path, monkeypatch):
-    from conftest import FakeEmbedder
+    from helpers import FakeEmbedder
     from typer.testing import CliRunner
 
     from assistant.cli import app
 
     fake = FakeEmbedder()
-    monkeypatch.setattr("assistant.assistant.load_embedder", lambda *a, **k: fake)
-    monkeypatch.setattr("assistant.assistant.describe_model", lambda n: (n, fake.fingerprint))
+    monkeypatch.setattr("assistant.lifecycle.load_embedder", lambda *a, **k: fake)
+    monkeypatch.setattr("assistant.lifecycle.describe_model", lambda n: (n, fake.fingerprint))
     args = ["--corpus", str(corpus_dir), "--index", str(tmp_path / "idx")]
     runner = CliRunner()
     assert runner.invoke(app, ["index", *args]).exit_code == 0

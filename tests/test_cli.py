@@ -3,7 +3,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import FakeEmbedder
+from helpers import FakeEmbedder
 from typer.testing import CliRunner
 
 from assistant.cli import app
@@ -15,8 +15,8 @@ runner = CliRunner()
 def fake_model(monkeypatch):
     """Make the CLI load the fake embedder instead of the real model."""
     fake = FakeEmbedder()
-    monkeypatch.setattr("assistant.assistant.load_embedder", lambda *a, **k: fake)
-    monkeypatch.setattr("assistant.assistant.describe_model", lambda name: (name, fake.fingerprint))
+    monkeypatch.setattr("assistant.lifecycle.load_embedder", lambda *a, **k: fake)
+    monkeypatch.setattr("assistant.lifecycle.describe_model", lambda name: (name, fake.fingerprint))
     monkeypatch.setenv("ASSISTANT_ABSTAIN_THRESHOLD", "0.2")
     return fake
 
@@ -77,8 +77,8 @@ def test_user_errors_are_one_line_without_traceback(fake_model, corpus_dir, tmp_
 def test_mismatched_index_names_the_command(fake_model, corpus_dir, tmp_path, monkeypatch):
     assert run("index", *paths(corpus_dir, tmp_path)).exit_code == 0
     other = FakeEmbedder(name="another", dimension=16)
-    monkeypatch.setattr("assistant.assistant.load_embedder", lambda *a, **k: other)
-    monkeypatch.setattr("assistant.assistant.describe_model", lambda n: (n, other.fingerprint))
+    monkeypatch.setattr("assistant.lifecycle.load_embedder", lambda *a, **k: other)
+    monkeypatch.setattr("assistant.lifecycle.describe_model", lambda n: (n, other.fingerprint))
     result = run("ask", "octreotide", *paths(corpus_dir, tmp_path))
     assert result.exit_code == 1
     assert "assistant index --force" in result.stderr
@@ -180,3 +180,9 @@ def test_ask_cite_after_an_abstention_writes_nothing(
                  *paths(corpus_dir, tmp_path))  # fmt: skip
     assert result.exit_code == 0, result.output
     assert result.stdout == "" and "no sources to cite" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["add", "fetch-pubmed", "list", "show", "remove"])
+def test_corpus_commands_refuse_the_index_option_they_would_ignore(command: str) -> None:
+    result = run("corpus", command, "x", "--index", "somewhere")
+    assert result.exit_code == 2 and "No such option: --index" in result.stderr

@@ -7,7 +7,8 @@ import pytest
 
 from assistant.answer import answer_sentences, answer_sentences_text, compose_answer
 from assistant.conversation import rewrite_query
-from assistant.evaluate import answer_metrics, gold_split
+from assistant.evaluate import answer_metrics
+from assistant.gold import gold_split
 from assistant.lexical import tokenize
 from assistant.references import cited_ids, render, short_label, source_labels, source_names
 from assistant.rerank import diversify

@@ -41,13 +41,14 @@ class FakeEutils:
         self.articles = _articles()
         self.requests: list[tuple[float, dict[str, list[str]]]] = []
         self.fail_with: list[int] = []  # status codes to answer with before succeeding
+        self.clock = time.monotonic  # when requests arrive, by this clock
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server API
                 url = urlparse(self.path)
                 query = parse_qs(url.query)
-                fake.requests.append((time.monotonic(), query))
+                fake.requests.append((fake.clock(), query))
                 if fake.fail_with:
                     status = fake.fail_with.pop(0)
                     self.send_response(status)
@@ -158,17 +159,37 @@ def test_client_errors_are_not_retried(eutils: FakeEutils) -> None:
     assert len(eutils.requests) == 1
 
 
-def test_request_rate_follows_ncbi_rules(eutils: FakeEutils) -> None:
-    client = PubMedClient(eutils.base_url)
+class FakeClock:
+    """Time that passes only when the client sleeps (plus a fixed cost per request)."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+@pytest.mark.parametrize(("api_key", "per_second"), [(None, 3), ("k", 10)])
+def test_request_rate_follows_ncbi_rules(
+    eutils: FakeEutils, api_key: str | None, per_second: int
+) -> None:
+    clock = FakeClock()
+    eutils.clock = clock
+    client = PubMedClient(eutils.base_url, api_key=api_key, sleep=clock.sleep, clock=clock)
     client.batch_size = 1
     client.fetch(["90000001", "90000002", "90000001"])  # two distinct ids → two requests
+    clock.now += 0.05  # some work between two calls
     client.fetch(["90000002"])
     times = [t for t, _ in eutils.requests]
     assert len(times) == 3
     gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
-    assert min(gaps) >= 1 / 3 - 0.02  # at most 3 requests per second without a key
-    keyed = PubMedClient(eutils.base_url, api_key="k")
-    assert keyed.min_interval == pytest.approx(0.1)  # 10 per second with a key
+    assert gaps == pytest.approx([1 / per_second] * 2)  # no faster than NCBI allows, no slower
+    assert clock.slept == pytest.approx([1 / per_second, 1 / per_second - 0.05])
 
 
 def test_offline_gives_a_clear_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

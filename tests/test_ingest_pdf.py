@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import snapshot
 from pypdf import PdfReader, PdfWriter
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen import canvas
@@ -79,10 +80,6 @@ def encrypt_pdf(src: Path, dest: Path, user_password: str) -> Path:
     with dest.open("wb") as fh:
         writer.write(fh)
     return dest
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
 def test_pdf_text_keeps_page_numbers_and_pdf_metadata(tmp_path: Path) -> None:
@@ -205,15 +202,13 @@ def test_round_trip_add_index_ask_cites_page_and_source(
     tmp_path: Path, corpus_dir: Path, real_embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """corpus add (PDF) → index → ask, through the CLI, with the real offline model."""
-    import assistant.assistant as assistant_module
-
-    monkeypatch.setattr(assistant_module, "load_embedder", lambda *a, **k: real_embedder)
+    monkeypatch.setattr("assistant.lifecycle.load_embedder", lambda *a, **k: real_embedder)
     pdf = make_pdf(tmp_path / "radio.pdf", title="Radioembolisation of NET liver metastases")
     index = tmp_path / "index"
     common = ["--corpus", str(corpus_dir), "--index", str(index)]
     runner = CliRunner()
     added = runner.invoke(app, ["corpus", "add", str(pdf), "--year", "2022", "--type", "cohort",
-                                "--pmid", "90000077", *common])  # fmt: skip
+                                "--pmid", "90000077", "--corpus", str(corpus_dir)])  # fmt: skip
     assert added.exit_code == 0, added.stderr
     built = runner.invoke(app, ["index", "--json", *common])
     assert built.exit_code == 0, built.stderr

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import snapshot
 from typer.testing import CliRunner
 
 from assistant.corpus import load_corpus
@@ -14,10 +15,6 @@ from assistant.ingest import CorpusStore, Overrides
 
 DATA = Path(__file__).parent / "data" / "ingest"
 runner = CliRunner()
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
 def cli(*args: str):

@@ -8,6 +8,7 @@ import pytest
 
 from assistant.corpus import load_corpus
 from assistant.ingest import CorpusStore, IngestError, Overrides, read_file
+from assistant.ingest.base import parse_xml
 from assistant.ingest.pubmed import source_type_for
 
 DATA = Path(__file__).parent / "data" / "ingest"
@@ -119,3 +120,22 @@ def test_flags_do_not_override_curated_xml_metadata(tmp_path: Path) -> None:
     assert report.ok
     assert sorted(r["year"] for r in report.added) == [2015, 2020]
     assert {r["source_type"] for r in report.added} == {"rct", "meta-analysis"}
+
+
+@pytest.mark.parametrize(
+    "doctype",
+    [
+        '<!DOCTYPE a [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>',  # external entity (XXE)
+        '<!DOCTYPE a [<!ENTITY % p SYSTEM "http://127.0.0.1:9/x.dtd"> %p;]>',  # parameter entity
+        '<!DOCTYPE a [<!ENTITY b "bbbbbbbbbb"><!ENTITY c "&b;&b;&b;&b;&b;">]>',  # expansion
+    ],
+)
+def test_xml_with_entity_declarations_is_refused(doctype: str) -> None:
+    data = f'<?xml version="1.0"?>\n{doctype}\n<PubmedArticleSet>&xxe;</PubmedArticleSet>'
+    with pytest.raises(IngestError, match="declares entities"):
+        parse_xml(data.encode(), "evil.xml")
+
+
+def test_a_doctype_without_entities_is_accepted() -> None:
+    data = b'<?xml version="1.0"?>\n<!DOCTYPE a PUBLIC "-//NLM//DTD x//EN" "x.dtd">\n<a>ok</a>'
+    assert parse_xml(data, "plain.xml").text == "ok"

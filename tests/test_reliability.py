@@ -23,8 +23,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import FIXTURE_CORPUS, FakeEmbedder
 from fastapi.testclient import TestClient
+from helpers import FIXTURE_CORPUS, FakeEmbedder, client_for
 from typer.testing import CliRunner
 
 from assistant import Assistant, Settings
@@ -37,12 +37,6 @@ from assistant.server import client_address, create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "reload-key"
-
-
-def api(assistant: Assistant, **overrides: object) -> TestClient:
-    for key, value in overrides.items():
-        setattr(assistant.settings, key, value)
-    return TestClient(create_app(assistant), raise_server_exceptions=False)
 
 
 # ------------------------------------------------------------------ 1. atomic index switch
@@ -250,7 +244,7 @@ def test_a_symlinked_note_out_of_the_corpus_is_skipped_at_index_time(
 
 # ------------------------------------------------------------------ 4/5. one snapshot serves
 def test_sources_come_from_the_loaded_snapshot_not_the_disk(fake_assistant, corpus_dir, tmp_path):
-    c = api(fake_assistant, rate_limit_per_minute=0)
+    c = client_for(fake_assistant, rate_limit_per_minute=0)
     before = c.get("/v1/sources/prrt-study").json()
     assert "Progression-free survival at 20 months" in before["text"]
     note = corpus_dir / "prrt-study.md"
@@ -321,9 +315,9 @@ def test_a_request_answers_from_one_snapshot_across_a_reload(fake_assistant, set
 def test_reload_endpoint_needs_the_key_and_readyz_names_the_snapshot(
     fake_assistant, settings, tmp_path
 ) -> None:
-    c = api(fake_assistant, rate_limit_per_minute=0)
+    c = client_for(fake_assistant, rate_limit_per_minute=0)
     assert c.post("/v1/reload").status_code == 403  # no key configured, not from this machine
-    c = api(fake_assistant, rate_limit_per_minute=0, api_key=KEY)
+    c = client_for(fake_assistant, rate_limit_per_minute=0, api_key=KEY)
     first = c.get("/readyz").json()
     assert first["snapshot"] == (settings.index_dir / CURRENT).resolve().name
     assert first["corpus_fingerprint"]
@@ -343,7 +337,7 @@ def test_reload_endpoint_needs_the_key_and_readyz_names_the_snapshot(
 def test_an_index_of_another_model_is_refused_and_the_live_one_kept(
     fake_assistant, settings, tmp_path
 ) -> None:
-    c = api(fake_assistant, rate_limit_per_minute=0, api_key=KEY)
+    c = client_for(fake_assistant, rate_limit_per_minute=0, api_key=KEY)
     before = c.get("/readyz").json()["snapshot"]
     Assistant(settings, embedder=FakeEmbedder(name="another-model")).build(force=True)
     r = c.post("/v1/reload", headers={"X-API-Key": KEY})
@@ -359,7 +353,7 @@ def test_an_index_of_another_model_is_refused_and_the_live_one_kept(
 def test_live_reload_under_concurrent_requests(fake_assistant, settings, tmp_path) -> None:
     """Requests keep coming while the index is switched back and forth: no 5xx, and every
     response belongs wholly to one snapshot."""
-    from test_server_live import serve_in_thread
+    from helpers import serve_in_thread
 
     versions = {
         "va": _build(_variant(FIXTURE_CORPUS, tmp_path / "a", "va"), tmp_path / "ai",
@@ -496,7 +490,7 @@ def test_assistant_serve_ignores_spoofed_forwarded_for(fake_assistant, monkeypat
     """The app and uvicorn options `assistant serve` uses, on a real socket: 150 requests with
     rotating X-Forwarded-For from 127.0.0.1 share one rate-limit bucket."""
     import uvicorn
-    from test_server_live import free_port
+    from helpers import free_port
 
     captured: dict = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: captured.update(app=app, kw=kw))
@@ -543,7 +537,7 @@ def test_invalid_utf8_question_is_one_input_error(fake_assistant) -> None:
 
 
 def test_chat_and_ask_report_invalid_utf8_in_one_line(monkeypatch, settings, fake_embedder):
-    monkeypatch.setattr("assistant.assistant.load_embedder", lambda *a, **k: fake_embedder)
+    monkeypatch.setattr("assistant.lifecycle.load_embedder", lambda *a, **k: fake_embedder)
     monkeypatch.setenv("ASSISTANT_CHAT_SAVE_HISTORY", "false")
     args = ["--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir)]
     result = CliRunner().invoke(cli_app, ["chat", *args], input=b"liver \xff mets\n/quit\n")
@@ -586,20 +580,20 @@ def test_settings_command_masks_secrets(monkeypatch) -> None:
     "raw", [b'{"question": "liver \xff\xfe"}', b"[" * 5000 + b"]" * 5000, b'{"a":' * 3000]
 )
 def test_undecodable_or_deeply_nested_bodies_are_malformed_json(fake_assistant, raw) -> None:
-    c = api(fake_assistant, rate_limit_per_minute=0, max_body_bytes=65536)
+    c = client_for(fake_assistant, rate_limit_per_minute=0, max_body_bytes=65536)
     r = c.post("/v1/ask", content=raw, headers={"Content-Type": "application/json"})
     assert r.status_code == 400 and r.json()["error"] == "malformed_json", r.text
 
 
 def test_a_text_plain_body_names_the_content_type(fake_assistant) -> None:
-    c = api(fake_assistant, rate_limit_per_minute=0)
+    c = client_for(fake_assistant, rate_limit_per_minute=0)
     r = c.post("/v1/ask", content=b'{"question": "liver"}', headers={"Content-Type": "text/plain"})
     assert r.status_code == 415 and r.json()["field"] == "Content-Type"
     assert "application/json" in r.json()["message"] and "text/plain" in r.json()["message"]
 
 
 def test_docs_page_has_a_content_security_policy(fake_assistant) -> None:
-    r = api(fake_assistant).get("/docs")
+    r = client_for(fake_assistant).get("/docs")
     csp = r.headers["content-security-policy"]
     assert "default-src 'none'" in csp and "'sha256-" in csp and "unsafe-inline'; style" not in csp
     assert "script-src 'self' 'sha256-" in csp

@@ -12,7 +12,6 @@ import typer
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
-from rich.table import Table
 from rich.text import Text
 
 from ..assistant import Assistant
@@ -20,37 +19,35 @@ from ..chat_session import (
     COMMANDS,
     DISCLAIMER,
     ChatSession,
-    citation,
     command_hint,
     describe_filters,
     format_answer,
     format_context,
     format_passages,
     parse_command,
-    passage_label,
 )
-from ..currency import AFTER_REVIEW_LABEL, describe_stamp, is_after_review
+from ..currency import describe_stamp
 from ..errors import AssistantError
 from ..settings import Settings
 from .app import app
 from .common import (
     STAGE_LABELS,
-    CorpusOpt,
-    DebugOpt,
-    IndexOpt,
     KOpt,
     ModeOpt,
     NoRebuildOpt,
     err_console,
-    guarded,
     print_warnings,
-    settings_from,
+    with_settings,
 )
 from .render import (
     commands_table,
     context_panel,
     full_sources_table,
+    history_table,
     passage_panel,
+    plain_commands,
+    plain_history,
+    plain_sources,
     query_terms,
     render_answer,
     sources_table,
@@ -165,82 +162,84 @@ class Shell:
             )
 
     def command(self, line: str) -> bool:
+        """Run one slash command (see SLASH_COMMANDS); False for /quit."""
         name, arg = parse_command(line)
-        s = self.session
-        if name in {"/quit", "/exit", "/q"}:
+        if name in QUIT_COMMANDS:
             return False
-        if name in {"/help", "/?"}:
-            if self.plain:
-                for cmd, text in COMMANDS.items():
-                    print(f"{cmd:<16} {text}")
-            else:
-                self.console.print(commands_table(COMMANDS))
-        elif name == "/sources":
-            rows = s.sources()
-            if self.plain:
-                for ranks, src in rows:
-                    newer = f" ({AFTER_REVIEW_LABEL})" if is_after_review(src.get("year")) else ""
-                    print(f"{passage_label(ranks)} ({src.get('source_type')}) {citation(src)}{newer}")
-            else:
-                self.console.print(full_sources_table(rows))
-        elif name == "/show":
-            ctx = s.show(arg)
-            if self.plain:
-                print(format_context(ctx), flush=True)
-            else:
-                terms = query_terms(s.last.answer.query) if s.last else []
-                self.console.print(context_panel(ctx, terms))
-        elif name == "/more":
-            passages = s.more()
-            if not passages:
-                self.out("No more results for this question.", "yellow")
-            elif self.plain:
-                print(format_passages(passages), flush=True)
-            else:
-                terms = query_terms(s.last.answer.query) if s.last else []
-                title = f"More results ({passages[0].rank}–{passages[-1].rank})"
-                self.console.print(sources_table(passages, title=title))
-                self.console.print(Group(*(passage_panel(p, terms) for p in passages)))
-        elif name == "/filter":
-            if arg:
-                s.set_filter(arg)
-            self.out(f"filters: {describe_filters(s.filters)}", "cyan")
-        elif name == "/mode":
-            if arg:
-                s.set_mode(arg)
-            self.out(f"mode: {s.mode}", "cyan")
-        elif name == "/history":
-            rows = s.history_rows()
-            if not rows:
-                self.out("No questions yet.", "yellow")
-            elif self.plain:
-                for i, q, query in rows:
-                    print(f"{i}. {q}" + (f"  (searched: {query})" if query != q else ""))
-            else:
-                table = Table(title="This conversation", title_justify="left")
-                for col in ("#", "question", "searched"):
-                    table.add_column(col, overflow="fold")
-                for i, q, query in rows:
-                    table.add_row(str(i), q, Text(query if query != q else "—", style="dim"))
-                self.console.print(table)
-        elif name == "/export":
-            force = arg.split()[-1:] == ["--force"]
-            path = s.export(arg.rsplit("--force", 1)[0].strip() if force else arg, overwrite=force)
-            self.out(f"transcript written to {path}", "green")
-        elif name == "/cite":
-            text, written = s.cite(arg)
-            if written is not None:
-                self.out(f"references written to {written}", "green")
-            elif self.plain:
-                print(text, end="", flush=True)
-            else:
-                self.console.print(Text(text), markup=False, highlight=False, soft_wrap=True)
-        elif name == "/new":
-            s.new()
-            self.out("New conversation: earlier questions are forgotten.", "cyan")
-        else:
+        run = SLASH_COMMANDS.get(name)
+        if run is None:
             self.out(command_hint(name), "yellow")
+        else:
+            run(self, arg)
         return True
+
+    def show(self, plain: str, rich: Any) -> None:
+        """Print `plain` text in plain mode, else the Rich renderable."""
+        if not self.plain:
+            self.console.print(rich)
+        elif plain:
+            print(plain, flush=True)
+
+    def terms(self) -> list[str]:
+        """The words of the last query, to highlight."""
+        return query_terms(self.session.last.answer.query) if self.session.last else []
+
+    # -- the slash commands
+    def help_cmd(self, arg: str) -> None:
+        self.show(plain_commands(COMMANDS), commands_table(COMMANDS))
+
+    def sources_cmd(self, arg: str) -> None:
+        rows = self.session.sources()
+        self.show(plain_sources(rows), full_sources_table(rows))
+
+    def show_cmd(self, arg: str) -> None:
+        ctx = self.session.show(arg)
+        self.show(format_context(ctx), context_panel(ctx, self.terms()))
+
+    def more_cmd(self, arg: str) -> None:
+        passages = self.session.more()
+        if not passages:
+            self.out("No more results for this question.", "yellow")
+            return
+        title = f"More results ({passages[0].rank}–{passages[-1].rank})"
+        self.show(format_passages(passages), Group(sources_table(passages, title=title),
+                  *(passage_panel(p, self.terms()) for p in passages)))  # fmt: skip
+
+    def filter_cmd(self, arg: str) -> None:
+        if arg:
+            self.session.set_filter(arg)
+        self.out(f"filters: {describe_filters(self.session.filters)}", "cyan")
+
+    def mode_cmd(self, arg: str) -> None:
+        if arg:
+            self.session.set_mode(arg)
+        self.out(f"mode: {self.session.mode}", "cyan")
+
+    def history_cmd(self, arg: str) -> None:
+        asked = self.session.history_rows()
+        if not asked:
+            self.out("No questions yet.", "yellow")
+            return
+        self.show(plain_history(asked), history_table(asked))
+
+    def export_cmd(self, arg: str) -> None:
+        force = arg.split()[-1:] == ["--force"]
+        where = arg.rsplit("--force", 1)[0].strip() if force else arg
+        path = self.session.export(where, overwrite=force)
+        self.out(f"transcript written to {path}", "green")
+
+    def cite_cmd(self, arg: str) -> None:
+        text, written = self.session.cite(arg)
+        if written is not None:
+            self.out(f"references written to {written}", "green")
+        elif self.plain:
+            print(text, end="", flush=True)
+        else:
+            self.console.print(Text(text), markup=False, highlight=False, soft_wrap=True)
+
+    def new_cmd(self, arg: str) -> None:
+        self.session.new()
+        self.out("New conversation: earlier questions are forgotten.", "cyan")
 
     # -- loops
     def run_plain(self, lines: Any) -> None:
@@ -265,7 +264,7 @@ class Shell:
             except OSError as exc:
                 self.out(f"input history not saved ({history_file}: {exc.strerror})", "yellow")
         names = [c.split()[0] for c in COMMANDS]
-        prompt = PromptSession(
+        prompt: PromptSession[str] = PromptSession(
             history=history,
             auto_suggest=AutoSuggestFromHistory(),
             completer=WordCompleter(names, sentence=True),
@@ -291,6 +290,23 @@ class Shell:
         self.out("Goodbye.", "dim")
 
 
+QUIT_COMMANDS = frozenset({"/quit", "/exit", "/q"})
+# every slash command but the quit ones (their help text is in chat_session.COMMANDS)
+SLASH_COMMANDS: dict[str, Callable[[Shell, str], None]] = {
+    "/help": Shell.help_cmd,
+    "/?": Shell.help_cmd,
+    "/sources": Shell.sources_cmd,
+    "/show": Shell.show_cmd,
+    "/more": Shell.more_cmd,
+    "/filter": Shell.filter_cmd,
+    "/mode": Shell.mode_cmd,
+    "/history": Shell.history_cmd,
+    "/export": Shell.export_cmd,
+    "/cite": Shell.cite_cmd,
+    "/new": Shell.new_cmd,
+}
+
+
 def banner(assistant: Assistant) -> str:
     """One line: which corpus, index and model are loaded."""
     st = assistant.status()
@@ -303,49 +319,40 @@ def banner(assistant: Assistant) -> str:
 
 
 @app.command("chat")
+@with_settings(overrides=lambda o: {"chat_save_history": False} if o["no_history"] else {})
 def chat_cmd(
+    settings: Settings,
     mode: ModeOpt = None,
     k: KOpt = None,
     no_history: Annotated[
         bool, typer.Option("--no-history", help="Do not save input history between sessions.")
     ] = False,
-    corpus: CorpusOpt = None,
-    index: IndexOpt = None,
     no_rebuild: NoRebuildOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
     """A conversational shell: ask questions, follow up, page, filter, export (type /help)."""
-
-    def run() -> None:
-        overrides: dict[str, Any] = {"debug": debug}
-        if no_history:
-            overrides["chat_save_history"] = False
-        settings = settings_from(corpus, index, **overrides)
-        interactive = sys.stdin.isatty()
-        console = Console(highlight=False) if interactive else Console(no_color=True)
-        if interactive:
-            console.print(Panel(Text(DISCLAIMER), border_style="yellow", title="Reminder"))
-        else:
-            print(f"note: {DISCLAIMER}", file=sys.stderr)
-        with loading_display(interactive or sys.stderr.isatty()) as progress:
-            assistant = Assistant(settings, progress=progress)
-            assistant.load(rebuild=False if no_rebuild else None)
-        session = ChatSession(assistant, k=k, mode=mode)
-        print_warnings(assistant.warnings)
-        built = assistant.last_build
-        if interactive:
-            console.print(Text(banner(assistant), style="bold"))
-            if built is not None:
-                console.print(Text(
-                    f"index built in {built.seconds:.1f} s ({built.embedded_chunks} chunks "
-                    "embedded)", style="dim"))  # fmt: skip
-            console.print(Text("Type a question, or /help. Ctrl-D quits.", style="dim"))
-            shell = Shell(session, console, plain=False, debug=debug)
-            path = history_path(settings) if settings.chat_save_history else None
-            shell.run_interactive(path)
-        else:
-            print(banner(assistant), file=sys.stderr)
-            stdin = getattr(sys.stdin, "buffer", sys.stdin)  # bytes: invalid UTF-8 is one error
-            Shell(session, console, plain=True, debug=debug).run_plain(stdin)
-
-    guarded(debug, run)
+    interactive = sys.stdin.isatty()
+    console = Console(highlight=False) if interactive else Console(no_color=True)
+    if interactive:
+        console.print(Panel(Text(DISCLAIMER), border_style="yellow", title="Reminder"))
+    else:
+        print(f"note: {DISCLAIMER}", file=sys.stderr)
+    with loading_display(interactive or sys.stderr.isatty()) as progress:
+        assistant = Assistant(settings, progress=progress)
+        assistant.load(rebuild=False if no_rebuild else None)
+    session = ChatSession(assistant, k=k, mode=mode)
+    print_warnings(assistant.warnings)
+    built = assistant.last_build
+    if interactive:
+        console.print(Text(banner(assistant), style="bold"))
+        if built is not None:
+            console.print(Text(
+                f"index built in {built.seconds:.1f} s ({built.embedded_chunks} chunks "
+                "embedded)", style="dim"))  # fmt: skip
+        console.print(Text("Type a question, or /help. Ctrl-D quits.", style="dim"))
+        shell = Shell(session, console, plain=False, debug=settings.debug)
+        path = history_path(settings) if settings.chat_save_history else None
+        shell.run_interactive(path)
+    else:
+        print(banner(assistant), file=sys.stderr)
+        stdin = getattr(sys.stdin, "buffer", sys.stdin)  # bytes: invalid UTF-8 is one error
+        Shell(session, console, plain=True, debug=settings.debug).run_plain(stdin)

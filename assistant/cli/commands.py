@@ -12,65 +12,57 @@ from rich.table import Table
 from ..assistant import Assistant
 from ..citation_export import check_format, export, passage_source_ids
 from ..errors import InputError
-from ..settings import describe_settings, mask_secret
+from ..settings import Settings, describe_settings, mask_secret
 from ..types import Filters
 from .app import app
 from .common import (
-    CorpusOpt,
-    DebugOpt,
-    IndexOpt,
     KOpt,
     ModeOpt,
     NoRebuildOpt,
     console,
     err_console,
-    guarded,
     open_assistant,
     print_warnings,
     progress_display,
-    settings_from,
+    with_settings,
 )
 from .render import render_answer
 
 
 @app.command("index")
+@with_settings()
 def index_cmd(
-    corpus: CorpusOpt = None,
-    index: IndexOpt = None,
+    settings: Settings,
     force: Annotated[bool, typer.Option("--force", help="Re-embed everything.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-    debug: DebugOpt = False,
 ) -> None:
     """Build or update the index (only new or changed sources are re-embedded)."""
-
-    def run() -> None:
-        settings = settings_from(corpus, index, debug=debug)
-        with progress_display(not json_out) as progress:
-            assistant = Assistant(settings, progress=progress)
-            report = assistant.build(force=force)
-        print_warnings(assistant.warnings)
-        if json_out:
-            print(json.dumps(report.to_dict()))
-            return
-        console.print(
-            f"Indexed [bold]{report.documents}[/] sources into [bold]{report.chunks}[/] chunks "
-            f"in {report.seconds:.1f} s → {report.index_dir}"
-        )
-        console.print(
-            f"added {len(report.added)}, changed {len(report.changed)}, removed "
-            f"{len(report.removed)}; embedded {report.embedded_chunks} chunks, reused "
-            f"{report.reused_chunks}"
-        )
-        for label, ids in (("added", report.added), ("changed", report.changed),
-                           ("removed", report.removed)):  # fmt: skip
-            if ids and len(ids) <= 20:
-                console.print(f"  {label}: {', '.join(ids)}", style="dim")
-
-    guarded(debug, run)
+    with progress_display(not json_out) as progress:
+        assistant = Assistant(settings, progress=progress)
+        report = assistant.build(force=force)
+    print_warnings(assistant.warnings)
+    if json_out:
+        print(json.dumps(report.to_dict()))
+        return
+    console.print(
+        f"Indexed [bold]{report.documents}[/] sources into [bold]{report.chunks}[/] chunks "
+        f"in {report.seconds:.1f} s → {report.index_dir}"
+    )
+    console.print(
+        f"added {len(report.added)}, changed {len(report.changed)}, removed "
+        f"{len(report.removed)}; embedded {report.embedded_chunks} chunks, reused "
+        f"{report.reused_chunks}"
+    )
+    for label, ids in (("added", report.added), ("changed", report.changed),
+                       ("removed", report.removed)):  # fmt: skip
+        if ids and len(ids) <= 20:
+            console.print(f"  {label}: {', '.join(ids)}", style="dim")
 
 
 @app.command("ask")
+@with_settings()
 def ask_cmd(
+    settings: Settings,
     question: Annotated[str, typer.Argument(help="The question, in quotes.")],
     k: KOpt = None,
     mode: ModeOpt = None,
@@ -94,38 +86,30 @@ def ask_cmd(
             metavar="FORMAT",
         ),
     ] = None,
-    corpus: CorpusOpt = None,
-    index: IndexOpt = None,
     no_rebuild: NoRebuildOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
     """Answer one question with cited passages from the literature."""
-
-    def run() -> None:
-        filters = year_filters(since, until)
-        fmt = check_format(cite) if cite is not None else None
-        if fmt and json_out:
-            raise InputError(
-                "--cite and --json cannot be combined",
-                "use --json for the answer object or --cite FORMAT for the references",
-            )
-        settings = settings_from(corpus, index, debug=debug)
-        Assistant(settings).validate_question(question)  # before loading anything
-        assistant = open_assistant(settings, no_rebuild)
-        answer = assistant.ask(question, k=k, mode=mode, filters=filters)
-        if json_out:
-            sys.stdout.write(json.dumps(answer.to_dict(), ensure_ascii=False) + "\n")
-        elif fmt:
-            render_answer(err_console, answer, show_passages=False)
-            if answer.abstained:
-                print("note: no answer, so there are no sources to cite", file=sys.stderr)
-                return
-            records = assistant.source_records(passage_source_ids(answer.passages))
-            sys.stdout.write(export(records, fmt))
-        else:
-            render_answer(console, answer)
-
-    guarded(debug, run)
+    filters = year_filters(since, until)
+    fmt = check_format(cite) if cite is not None else None
+    if fmt and json_out:
+        raise InputError(
+            "--cite and --json cannot be combined",
+            "use --json for the answer object or --cite FORMAT for the references",
+        )
+    Assistant(settings).validate_question(question)  # before loading anything
+    assistant = open_assistant(settings, no_rebuild)
+    answer = assistant.ask(question, k=k, mode=mode, filters=filters)
+    if json_out:
+        sys.stdout.write(json.dumps(answer.to_dict(), ensure_ascii=False) + "\n")
+    elif fmt:
+        render_answer(err_console, answer, show_passages=False)
+        if answer.abstained:
+            print("note: no answer, so there are no sources to cite", file=sys.stderr)
+            return
+        records = assistant.source_records(passage_source_ids(answer.passages))
+        sys.stdout.write(export(records, fmt))
+    else:
+        render_answer(console, answer)
 
 
 def year_filters(since: str | None, until: str | None) -> Filters | None:
@@ -149,56 +133,47 @@ def year_filters(since: str | None, until: str | None) -> Filters | None:
 
 
 @app.command("sources")
+@with_settings()
 def sources_cmd(
-    corpus: CorpusOpt = None,
-    index: IndexOpt = None,
+    settings: Settings,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    debug: DebugOpt = False,
 ) -> None:
     """List the indexed sources."""
-
-    def run() -> None:
-        settings = settings_from(corpus, index, debug=debug)
-        with progress_display(sys.stderr.isatty()) as progress:
-            assistant = Assistant(settings, progress=progress)
-            rows = assistant.sources()
-        if json_out:
-            print(json.dumps(rows, ensure_ascii=False))
-            return
-        table = Table(title=f"{len(rows)} sources")
-        for col in ("id", "type", "year", "title", "chunks"):
-            table.add_column(col, overflow="fold")
-        for r in rows:
-            table.add_row(r["id"], r["source_type"], str(r["year"]), r["title"], str(r["chunks"]))
-        console.print(table)
-
-    guarded(debug, run)
+    with progress_display(sys.stderr.isatty()) as progress:
+        assistant = Assistant(settings, progress=progress)
+        rows = assistant.sources()
+    if json_out:
+        print(json.dumps(rows, ensure_ascii=False))
+        return
+    table = Table(title=f"{len(rows)} sources")
+    for col in ("id", "type", "year", "title", "chunks"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(r["id"], r["source_type"], str(r["year"]), r["title"], str(r["chunks"]))
+    console.print(table)
 
 
 @app.command("settings")
+@with_settings(corpus=False, index=False, debug_setting=False)
 def settings_cmd(
+    settings: Settings,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    debug: DebugOpt = False,
 ) -> None:
     """Show every setting: its environment variable, current value and description."""
-
-    def run() -> None:
-        current = settings_from(None, None).model_dump(mode="json")
-        rows = [  # secrets (the API keys) are shown as *** when set
-            (env, mask_secret(name, current[name]), default, desc)
-            for env, default, desc in describe_settings()
-            for name in [env.removeprefix("ASSISTANT_").lower()]
-        ]
-        if json_out:
-            keys = ("env", "value", "default", "description")
-            print(json.dumps([dict(zip(keys, r, strict=True)) for r in rows]))
-            return
-        table = Table(title="Settings (defaults < ASSISTANT_* environment < command-line flags)")
-        table.add_column("environment variable", no_wrap=True)
-        table.add_column("value", overflow="fold")
-        table.add_column("description", overflow="fold")
-        for env, value, _, desc in rows:
-            table.add_row(env, json.dumps(value), desc)
-        console.print(table)
-
-    guarded(debug, run)
+    current = settings.model_dump(mode="json")
+    rows = [  # secrets (the API keys) are shown as *** when set
+        (env, mask_secret(name, current[name]), default, desc)
+        for env, default, desc in describe_settings()
+        for name in [env.removeprefix("ASSISTANT_").lower()]
+    ]
+    if json_out:
+        keys = ("env", "value", "default", "description")
+        print(json.dumps([dict(zip(keys, r, strict=True)) for r in rows]))
+        return
+    table = Table(title="Settings (defaults < ASSISTANT_* environment < command-line flags)")
+    table.add_column("environment variable", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    table.add_column("description", overflow="fold")
+    for env, value, _, desc in rows:
+        table.add_row(env, json.dumps(value), desc)
+    console.print(table)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
+import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,41 +22,29 @@ from ..settings import Settings, load_settings
 console = Console()
 err_console = Console(stderr=True)
 
+
+def setting_option(*names: str, help: str, **limits: Any) -> Any:
+    """A flag over a setting: its help names the environment variable and the default, so
+    Typer's own default (None: the setting decides) is not shown."""
+    return typer.Option(*names, help=help, show_default=False, **limits)
+
+
 CorpusOpt = Annotated[
     Path | None,
-    typer.Option(
-        "--corpus",
-        help="Corpus folder [env ASSISTANT_CORPUS_DIR; default corpus/].",
-        show_default=False,
-    ),  # fmt: skip
+    setting_option("--corpus", help="Corpus folder [env ASSISTANT_CORPUS_DIR; default corpus/]."),
 ]
 IndexOpt = Annotated[
     Path | None,
-    typer.Option(
-        "--index",
-        help="Index folder [env ASSISTANT_INDEX_DIR; default index/].",
-        show_default=False,
-    ),  # fmt: skip
+    setting_option("--index", help="Index folder [env ASSISTANT_INDEX_DIR; default index/]."),
 ]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")]
 ModeOpt = Annotated[
     str | None,
-    typer.Option(
-        "--mode",
-        help="Retrieval mode: hybrid, dense or bm25 [default: setting].",
-        show_default=False,
-    ),  # fmt: skip
+    setting_option("--mode", help="Retrieval mode: hybrid, dense or bm25 [default: setting]."),
 ]
 KOpt = Annotated[
     int | None,
-    typer.Option(
-        "-k",
-        "--top-k",
-        min=1,
-        max=50,
-        help="Passages to return [default: setting].",
-        show_default=False,
-    ),  # fmt: skip
+    setting_option("-k", "--top-k", min=1, max=50, help="Passages to return [default: setting]."),
 ]
 NoRebuildOpt = Annotated[
     bool,
@@ -106,6 +96,59 @@ def guarded(debug: bool, fn: Callable[[], T]) -> T:
     except Exception as exc:  # noqa: BLE001 - the CLI boundary
         fail(exc, debug)
         raise  # unreachable
+
+
+def with_settings(
+    *,
+    corpus: bool = True,
+    index: bool = True,
+    debug_setting: bool = True,
+    overrides: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> Callable[[Callable[..., int | None]], Callable[..., None]]:
+    """The preamble every command shares, as a decorator under `@app.command(...)`.
+
+    The command takes `settings: Settings` as its first parameter; the decorator adds the
+    `--corpus` and `--index` options (unless switched off) and `--debug`, builds the settings
+    (flags > ASSISTANT_* environment > defaults, plus `overrides(options)` and the debug flag
+    unless `debug_setting` is False) and runs the command under `guarded`: an error is one line
+    on stderr and exit 1. A command may return an exit code of its own.
+    """
+
+    def decorate(fn: Callable[..., int | None]) -> Callable[..., None]:
+        hints = typing.get_type_hints(fn, include_extras=True)
+        params = [p.replace(annotation=hints.get(p.name, p.annotation))
+                  for p in inspect.signature(fn).parameters.values()][1:]  # fmt: skip
+        common = {
+            "corpus": (CorpusOpt, None),
+            "index": (IndexOpt, None),
+            "debug": (DebugOpt, False),
+        }
+        wanted = [n for n, on in (("corpus", corpus), ("index", index), ("debug", True)) if on]
+        params += [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=common[n][1],
+                                     annotation=common[n][0]) for n in wanted]  # fmt: skip
+
+        def command(**options: Any) -> None:
+            folders = {"corpus": options.pop("corpus", None), "index": options.pop("index", None)}
+            debug = bool(options.pop("debug"))
+
+            def run() -> int | None:
+                extra = overrides(options) if overrides else {}
+                if debug_setting:
+                    extra["debug"] = debug
+                settings = settings_from(folders["corpus"], folders["index"], **extra)
+                return fn(settings, **options)
+
+            code = guarded(debug, run)
+            if code:
+                raise typer.Exit(code)
+
+        command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        for attr in ("__name__", "__qualname__", "__doc__", "__module__"):
+            setattr(command, attr, getattr(fn, attr))
+        return command
+
+    return decorate
 
 
 STAGE_LABELS = {

@@ -21,18 +21,10 @@ from ..evaluate import (
     load_result,
     run_metrics,
 )
+from ..settings import Settings
 from ..types import MODES
 from .app import app
-from .common import (
-    CorpusOpt,
-    DebugOpt,
-    IndexOpt,
-    KOpt,
-    console,
-    guarded,
-    progress_display,
-    settings_from,
-)
+from .common import KOpt, console, progress_display, with_settings
 
 GOLD_COLUMNS = (
     "answer_recall@1", "answer_recall@3", "answer_recall@5", "answer_recall@10",
@@ -88,7 +80,9 @@ def _compare_table(rows: list[dict[str, Any]]) -> Table:
 
 
 @app.command("eval")
+@with_settings()
 def eval_cmd(
+    settings: Settings,
     gold: Annotated[
         Path | None,
         typer.Option(
@@ -120,8 +114,19 @@ def eval_cmd(
         ),  # fmt: skip
     ] = "rewrite",
     beir: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--beir",
+            help="Evaluate on a BEIR dataset folder instead of the gold set (repeat for several).",
+        ),
+    ] = None,
+    beir_all: Annotated[
         Path | None,
-        typer.Option("--beir", help="Evaluate on a BEIR dataset folder instead of the gold set."),
+        typer.Option(
+            "--beir-all",
+            help="Evaluate on every BEIR dataset folder in this folder, in one table.",
+            show_default=False,
+        ),
     ] = None,
     split: Annotated[
         str | None,
@@ -141,56 +146,88 @@ def eval_cmd(
     fail_on_regression: Annotated[
         bool, typer.Option("--fail-on-regression", help="Exit 2 when --compare finds one.")
     ] = False,
-    corpus: CorpusOpt = None,
-    index: IndexOpt = None,
-    debug: DebugOpt = False,
-) -> None:
+) -> int:
     """Measure retrieval and abstention on the gold questions or a BEIR benchmark."""
+    if history not in HISTORY_MODES:
+        raise InputError(f"unknown --history '{history}'", "use rewrite or last")
+    base = load_result(baseline) if baseline else None
+    beir_sets = beir_folders(list(beir or []), beir_all)
+    if len(beir_sets) > 1 and (base is not None or report is not None):
+        raise InputError("--compare and --report take one BEIR dataset",
+                         "pass a single --beir folder")  # fmt: skip
+    modes = _modes(mode, list(MODES) if beir_sets else [settings.mode])
+    if not beir_sets:
+        load_gold(gold or DEFAULT_GOLD)  # fail on a bad file before loading the model
+    show = sys.stderr.isatty() and not json_out
+    result: dict[str, Any]
+    with progress_display(show) as progress:
+        assistant = Assistant(settings, progress=progress)
+        if beir_sets:
+            from ..beir import FUSIONS, evaluate_beir
 
-    def run() -> int:
-        if history not in HISTORY_MODES:
-            raise InputError(f"unknown --history '{history}'", "use rewrite or last")
-        settings = settings_from(corpus, index, debug=debug)
-        base = load_result(baseline) if baseline else None
-        modes = _modes(mode, list(MODES) if beir is not None else [settings.mode])
-        if beir is None:
-            load_gold(gold or DEFAULT_GOLD)  # fail on a bad file before loading the model
-        show = sys.stderr.isatty() and not json_out
-        with progress_display(show) as progress:
-            assistant = Assistant(settings, progress=progress)
-            if beir is not None:
-                from ..beir import evaluate_beir
-
-                result = evaluate_beir(beir, settings, assistant.embedder,
-                                       modes=modes, split=split or "test",
-                                       cache_dir=cache or settings.beir_cache_dir,
-                                       progress=progress)  # fmt: skip
-            else:
-                assistant.load()
-                result = evaluate(assistant, gold, modes=modes, k=k, history=history,
-                                  progress=progress, split=split or "all")  # fmt: skip
-        rows = compare(result, base) if base is not None else []
-        if base is not None:
-            result["comparison"] = {"baseline": str(baseline), "rows": rows}
-        if report is not None:
-            from ..report import write_report
-
-            path = write_report(result, report)
-            print(f"report: {path}", file=sys.stderr)
-        if json_out:
-            sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
+            fusions = FUSIONS if mode in (None, "all") else ()
+            results = [evaluate_beir(folder, settings, assistant.embedder,
+                                     modes=modes, split=split or "test",
+                                     cache_dir=cache or settings.beir_cache_dir,
+                                     progress=progress, fusions=fusions)
+                       for folder in beir_sets]  # fmt: skip
+            result = results[0] if len(results) == 1 else {"kind": "beir-sets", "sets": results}
         else:
-            _print(result)
-            if rows:
-                console.print(_compare_table(rows))
-        return 2 if fail_on_regression and any(r["regression"] for r in rows) else 0
+            assistant.load()
+            result = evaluate(assistant, gold, modes=modes, k=k, history=history,
+                              progress=progress, split=split or "all")  # fmt: skip
+    rows = compare(result, base) if base is not None else []
+    if base is not None:
+        result["comparison"] = {"baseline": str(baseline), "rows": rows}
+    if report is not None:
+        from ..report import write_report
 
-    code = guarded(debug, run)
-    if code:
-        raise typer.Exit(code)
+        path = write_report(result, report)
+        print(f"report: {path}", file=sys.stderr)
+    if json_out:
+        sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
+    else:
+        _print(result)
+        if rows:
+            console.print(_compare_table(rows))
+    return 2 if fail_on_regression and any(r["regression"] for r in rows) else 0
+
+
+def beir_folders(folders: list[Path], parent: Path | None) -> list[Path]:
+    """The --beir folders, then every dataset folder (holding corpus.jsonl) in --beir-all."""
+    out = list(folders)
+    if parent is not None:
+        if not parent.is_dir():
+            raise InputError(f"--beir-all folder {parent} not found", "pass a folder of BEIR sets")
+        found = sorted(p for p in parent.iterdir() if (p / "corpus.jsonl").is_file())
+        if not found:
+            raise InputError(f"no BEIR dataset in {parent}",
+                             "each dataset is a folder holding corpus.jsonl")  # fmt: skip
+        out += found
+    return out
+
+
+def _beir_sets_table(results: list[dict[str, Any]]) -> Table:
+    """One row per dataset and run (dense, BM25, each fusion)."""
+    table = Table(title="BEIR (" + ", ".join(
+        f"{r['dataset']} {r['split']}: {r['n_queries']} queries" for r in results) + ")")  # fmt: skip
+    for col in ("dataset", "run", *BEIR_COLUMNS):
+        table.add_column(col, justify="left" if col in ("dataset", "run") else "right")
+    for r in results:
+        fusion = r["settings"].get("fusion")
+        runs = run_metrics(r)
+        order = [m for m in ("dense", "bm25") if m in runs] + [m for m in runs if "hybrid" in m]
+        for name in order:
+            metrics = runs[name]
+            label = f"hybrid ({fusion}, default)" if name == "hybrid" else name
+            table.add_row(r["dataset"], label, *(_fmt(metrics.get(c)) for c in BEIR_COLUMNS))
+    return table
 
 
 def _print(result: dict[str, Any]) -> None:
+    if result.get("kind") == "beir-sets":
+        console.print(_beir_sets_table(result["sets"]))
+        return
     per_mode = run_metrics(result)
     if result.get("kind") == "beir":
         title = (f"BEIR {result['dataset']} ({result['split']}: {result['n_queries']} queries, "

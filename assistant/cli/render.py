@@ -1,4 +1,5 @@
-"""Rich rendering of answers, sources and passages (shared by `ask` and the chat shell)."""
+"""Rendering of answers, sources and passages (shared by `ask` and the chat shell): Rich views,
+and the plain-text forms the chat shell prints when it is not on a terminal."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from ..chat_text import passage_label
 from ..citation import citation, identifier, short_authors
-from ..currency import AFTER_REVIEW_NOTE, is_after_review, year_label
+from ..currency import AFTER_REVIEW_LABEL, AFTER_REVIEW_NOTE, is_after_review, year_label
 from ..lexical import STOPWORDS, TOKEN_RE
 from ..types import Answer, Passage
 
@@ -147,3 +149,34 @@ def commands_table(commands: dict[str, str]) -> Table:
     for name, text in commands.items():
         table.add_row(escape(name), escape(text))
     return table
+
+
+# ---------------------------------------------------------------- the chat shell's other views
+def history_table(rows: Sequence[tuple[int, str, str]]) -> Table:
+    """The questions of a conversation: number, question, the query searched when different."""
+    table = Table(title="This conversation", title_justify="left")
+    for col in ("#", "question", "searched"):
+        table.add_column(col, overflow="fold")
+    for i, q, query in rows:
+        table.add_row(str(i), q, Text(query if query != q else "—", style="dim"))
+    return table
+
+
+def plain_history(rows: Sequence[tuple[int, str, str]]) -> str:
+    """`history_table` as plain lines."""
+    return "\n".join(f"{i}. {q}" + (f"  (searched: {query})" if query != q else "")
+                     for i, q, query in rows)  # fmt: skip
+
+
+def plain_commands(commands: dict[str, str]) -> str:
+    """`commands_table` as plain lines."""
+    return "\n".join(f"{cmd:<16} {text}" for cmd, text in commands.items())
+
+
+def plain_sources(rows: Sequence[tuple[list[int], dict[str, Any]]]) -> str:
+    """`full_sources_table` as plain lines: passage numbers, type, citation, after-review mark."""
+    lines = []
+    for ranks, src in rows:
+        newer = f" ({AFTER_REVIEW_LABEL})" if is_after_review(src.get("year")) else ""
+        lines.append(f"{passage_label(ranks)} ({src.get('source_type')}) {citation(src)}{newer}")
+    return "\n".join(lines)

@@ -8,19 +8,9 @@ import threading
 from collections.abc import Callable
 from typing import Annotated, Any
 
-import typer
-
 from ..settings import Settings
 from .app import app
-from .common import (
-    CorpusOpt,
-    DebugOpt,
-    IndexOpt,
-    NoRebuildOpt,
-    guarded,
-    open_assistant,
-    settings_from,
-)
+from .common import NoRebuildOpt, open_assistant, setting_option, with_settings
 
 
 def uvicorn_options(settings: Settings, debug: bool = False) -> dict[str, Any]:
@@ -52,55 +42,39 @@ def reload_on_sighup(reload: Callable[[str], Any]) -> None:
 
 
 @app.command("serve")
+@with_settings(overrides=lambda options: {"host": options["host"], "port": options["port"]})
 def serve_cmd(
+    settings: Settings,
     host: Annotated[
         str | None,
-        typer.Option(
-            "--host",
-            help="Address to bind [env ASSISTANT_HOST; default 127.0.0.1].",
-            show_default=False,
-        ),  # fmt: skip
+        setting_option("--host", help="Address to bind [env ASSISTANT_HOST; default 127.0.0.1]."),
     ] = None,
     port: Annotated[
         int | None,
-        typer.Option(
-            "--port",
-            min=1,
-            max=65535,
-            help="Port [env ASSISTANT_PORT; default 8000].",
-            show_default=False,
-        ),  # fmt: skip
+        setting_option("--port", min=1, max=65535, help="Port [env ASSISTANT_PORT; default 8000]."),
     ] = None,
-    corpus: CorpusOpt = None,
-    index: IndexOpt = None,
     no_rebuild: NoRebuildOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
     """Serve the HTTP API (/v1, docs at /docs) and the web widget (demo page at /)."""
+    import uvicorn
 
-    def run() -> None:
-        import uvicorn
+    from ..server import create_app
 
-        from ..server import create_app
-
-        settings = settings_from(corpus, index, debug=debug, host=host, port=port)
-        # Load before binding so a missing index or a bad corpus is one clear line, exit 1.
-        assistant = open_assistant(settings, no_rebuild)
-        if not settings.api_key and settings.host not in ("127.0.0.1", "localhost", "::1"):
-            print(
-                f"warning: listening on {settings.host} without an API key; "
-                "set ASSISTANT_API_KEY to require one",
-                file=sys.stderr,
-            )
-        status = assistant.status()
-        url = f"http://{settings.host}:{settings.port}"
+    # Load before binding so a missing index or a bad corpus is one clear line, exit 1.
+    assistant = open_assistant(settings, no_rebuild)
+    if not settings.api_key and settings.host not in ("127.0.0.1", "localhost", "::1"):
         print(
-            f"Serving {status['sources']} sources ({status['chunks']} passages) on {url} — "
-            f"widget demo {url}/, API docs {url}/docs. Ctrl+C stops.",
+            f"warning: listening on {settings.host} without an API key; "
+            "set ASSISTANT_API_KEY to require one",
             file=sys.stderr,
         )
-        api = create_app(assistant)
-        reload_on_sighup(api.state.reload)
-        uvicorn.run(api, **uvicorn_options(settings, debug))
-
-    guarded(debug, run)
+    status = assistant.status()
+    url = f"http://{settings.host}:{settings.port}"
+    print(
+        f"Serving {status['sources']} sources ({status['chunks']} passages) on {url} — "
+        f"widget demo {url}/, API docs {url}/docs. Ctrl+C stops.",
+        file=sys.stderr,
+    )
+    api = create_app(assistant)
+    reload_on_sighup(api.state.reload)
+    uvicorn.run(api, **uvicorn_options(settings, settings.debug))

@@ -5,8 +5,9 @@ under `<corpus>/added/`, with provenance, and refuses duplicates and unusable fi
 """
 
 from .base import IngestError, Record
+from .files import read_file
 from .pubmed import PubMedClient, client_from_settings
-from .store import AddReport, CorpusStore, Overrides, read_file
+from .store import AddReport, CorpusStore, Overrides
 
 __all__ = [
     "AddReport",

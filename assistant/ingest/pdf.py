@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .base import IngestError, Record, clean_space, first_year, safe_line, sha256_hex
+from .base import IngestError, Record, clean_space, safe_line, sha256_hex
 
 GENERIC_AUTHORS = {"anonymous", "unknown", "author", "admin", "user", "administrator"}
 OCR_HINT = "it looks scanned: run OCR first (e.g. `ocrmypdf in.pdf out.pdf`) and add the result"
@@ -107,7 +107,4 @@ def read_pdf(path: Path, data: bytes) -> Record:
         first = next((ln for ln in parts[0].split("\n")[1:] if ln.strip()), "")
         if 10 <= len(first) <= 300:
             meta["title_guess"] = first.lstrip("\\")
-    year = first_year(str(meta.get("year") or ""))
-    if year:
-        meta["year"] = year
     return record

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..corpus import PMID_RE
 from ..errors import AssistantError, InputError
 from .base import IngestError, Record, clean_space, first_year, parse_xml, sha256_hex, text_of
 
@@ -52,10 +53,9 @@ def _year(article: Any, citation: Any) -> int | None:
         )
         if year:
             return year
-    for path in ("ArticleDate/Year",):
-        year = first_year(text_of(article.find(path)))
-        if year:
-            return year
+    year = first_year(text_of(article.find("ArticleDate/Year")))
+    if year:
+        return year
     return first_year(text_of(citation.find("DateCompleted/Year")))
 
 
@@ -167,13 +167,12 @@ def split_pubmed_xml(data: bytes, source: str | Path) -> list[Record | IngestErr
 
 
 def _element_bytes(elem: Any) -> bytes:
-    import xml.etree.ElementTree as ET
+    import xml.etree.ElementTree as ET  # serialising only: parsing goes through parse_xml
 
     return ET.tostring(elem, encoding="utf-8")
 
 
 # ---------------------------------------------------------------------------------- fetcher
-PMID_ARG_RE = re.compile(r"^\d{1,9}$")
 
 
 class PubMedClient:
@@ -196,6 +195,7 @@ class PubMedClient:
         backoff: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
         tool: str = "net-liver-assistant",
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.base_url = base_url.rstrip("/") + "/"
         self.api_key = api_key
@@ -205,16 +205,17 @@ class PubMedClient:
         self.backoff = backoff
         self.sleep = sleep
         self.tool = tool
+        self.clock = clock
         self.min_interval = 1.0 / (10 if api_key else 3)
         self._last = 0.0
         self._lock = threading.Lock()
 
     def _wait_turn(self) -> None:
         with self._lock:
-            gap = self.min_interval - (time.monotonic() - self._last)
+            gap = self.min_interval - (self.clock() - self._last)
             if gap > 0:
                 self.sleep(gap)
-            self._last = time.monotonic()
+            self._last = self.clock()
 
     def _params(self, pmids: Sequence[str]) -> dict[str, str]:
         params = {"db": "pubmed", "id": ",".join(pmids), "retmode": "xml", "tool": self.tool}
@@ -270,7 +271,7 @@ class PubMedClient:
         refused: list[IngestError] = []
         for pmid in pmids:
             p = str(pmid).strip()
-            if not PMID_ARG_RE.match(p):
+            if not PMID_RE.match(p):
                 raise InputError(f"'{pmid}' is not a PMID", "a PMID is 1 to 9 digits")
             if p not in clean:
                 clean.append(p)

@@ -6,9 +6,15 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from ..corpus import MAX_NOTE_BYTES, OPTIONAL_FIELDS, REQUIRED_FIELDS, load_yaml, parse_note
+from ..corpus import (
+    MAX_NOTE_BYTES,
+    OPTIONAL_FIELDS,
+    REQUIRED_FIELDS,
+    FrontMatterError,
+    parse_front_matter,
+    parse_note,
+    split_front_matter,
+)
 from ..errors import CorpusError
 from .base import IngestError, Record, decode_text, safe_line, sha256_hex
 
@@ -20,21 +26,15 @@ def _front_matter(text: str, path: Path) -> dict[str, Any] | None:
 
     Front matter that is not valid YAML (or uses anchors and aliases) is refused with its line.
     """
-    if text.split("\n", 1)[0].strip() != "---":
-        return None
-    lines = text.split("\n")
-    end = next((i for i in range(1, len(lines)) if lines[i].strip() in {"---", "..."}), None)
-    if end is None:
+    split = split_front_matter(text)
+    if split is None:
         return None
     try:
-        meta = load_yaml("\n".join(lines[1:end]))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = (mark.line + 2) if mark is not None else 2
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        meta = parse_front_matter(split[0], context=False)
+    except FrontMatterError as exc:
         raise IngestError(
             path,
-            f"line {line}: invalid YAML front matter: {problem}",
+            f"line {exc.line}: invalid YAML front matter: {exc.problem}",
             "fix the front matter (see docs/corpus-format.md), or remove the '---' lines to add "
             "the file as plain Markdown, and add it again",
         ) from exc

@@ -1,0 +1,257 @@
+"""The model and the index of an Assistant: load, build or refresh, reload a newly saved
+snapshot, and pin one snapshot per call. Answering questions is `assistant.py`'s job."""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from .chunk import chunk_documents
+from .corpus import combined_fingerprint, corpus_fingerprints, load_corpus
+from .embed import Embedder, QueryBatcher, describe_model, embedder_backend, load_embedder
+from .errors import AssistantError
+from .index import (
+    BuildReport,
+    SearchIndex,
+    build_index,
+    check_backend,
+    check_dimension,
+    check_model,
+    index_backend,
+    load_index,
+    read_manifest,
+    save_index,
+    snapshot_dir,
+    stale_reason,
+)
+from .settings import Settings
+
+StageProgress = Callable[[str, int, int], None]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def one_snapshot(method: F) -> F:
+    """Run an Assistant method wholly on one index snapshot, even if a reload swaps it."""
+
+    @functools.wraps(method)
+    def pinned(self: IndexLifecycle, *args: Any, **kwargs: Any) -> Any:
+        with self.snapshot():
+            return method(self, *args, **kwargs)
+
+    return pinned  # type: ignore[return-value]
+
+
+class IndexLifecycle:
+    """The embedding model and the live index snapshot. Safe to share between threads."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        embedder: Embedder | None = None,
+        progress: StageProgress | None = None,
+    ) -> None:
+        self.settings = settings or Settings()
+        self._embedder = embedder
+        self._batcher: QueryBatcher | None = None
+        self._index: SearchIndex | None = None
+        self._lock = threading.RLock()
+        self._reload_lock = threading.Lock()
+        self._pins = threading.local()  # the snapshot each thread's current call answers from
+        self.progress = progress
+        self.warnings: list[str] = []
+        self.last_build: BuildReport | None = None
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedding model, loaded on first use."""
+        with self._lock:
+            if self._embedder is None:
+                self._report("load-model", 0, 1)
+                s = self.settings
+                self._embedder = load_embedder(
+                    s.embedding_model,
+                    s.device,
+                    s.batch_size,
+                    query_threads=s.query_threads,
+                    index_threads=s.index_threads,
+                    backend=s.embedding_backend,
+                    cache_dir=s.onnx_cache_dir,
+                )
+                self._report("load-model", 1, 1)
+            return self._embedder
+
+    @property
+    def query_encoder(self) -> QueryBatcher:
+        """Encodes questions, batching the ones that arrive at the same time."""
+        with self._lock:
+            if self._batcher is None or self._batcher.embedder is not self.embedder:
+                self._batcher = QueryBatcher(self.embedder)
+            return self._batcher
+
+    def _model_identity(self) -> tuple[str, str]:
+        if self._embedder is not None:
+            return self._embedder.name, self._embedder.fingerprint
+        return self.settings.embedding_model, describe_model(self.settings.embedding_model)[1]
+
+    def _report(self, stage: str, done: int, total: int) -> None:
+        if self.progress:
+            self.progress(stage, done, total)
+
+    @property
+    def index(self) -> SearchIndex:
+        """The loaded index (built or refreshed first when needed); inside `snapshot()`, the
+        snapshot pinned for this thread."""
+        pinned = getattr(self._pins, "index", None)
+        if pinned is not None:
+            return pinned
+        if self._index is None:
+            self.load()
+        assert self._index is not None
+        return self._index
+
+    @contextmanager
+    def snapshot(self) -> Iterator[SearchIndex]:
+        """Pin the live index for this thread: everything inside answers from that snapshot,
+        even if `reload()` makes another one live meanwhile."""
+        outer = getattr(self._pins, "index", None)
+        index = outer if outer is not None else self.index
+        self._pins.index = index
+        try:
+            yield index
+        finally:
+            self._pins.index = outer
+
+    def reload(self) -> dict[str, Any]:
+        """Make the index now saved in the index folder live, if it is not already.
+
+        Calls already running finish on the snapshot they started with; new calls use the new
+        one. The corpus is not re-read and nothing is rebuilt. An index built with another model
+        is refused (IndexStateError) and the live one kept. Returns `snapshot_info()` plus
+        `reloaded` (whether the live snapshot changed).
+        """
+        s = self.settings
+        with self._reload_lock:
+            live = self._index
+            folder = snapshot_dir(s.index_dir)
+            if live is not None and folder is not None and folder.name == live.snapshot:
+                return {"reloaded": False, **self.snapshot_info(live)}
+            index = load_index(s.index_dir)
+            name, fingerprint = self._model_identity()
+            check_model(index.manifest, name, fingerprint, s.index_dir)
+            check_backend(index.manifest, embedder_backend(self.embedder), s.index_dir)
+            check_dimension(index.manifest, self.embedder.dimension, s.index_dir)
+            self._index = index
+            return {"reloaded": True, **self.snapshot_info(index)}
+
+    def snapshot_info(self, index: SearchIndex | None = None) -> dict[str, Any]:
+        """Which snapshot answers (the live one by default): its folder name, build time,
+        corpus fingerprint and counts."""
+        index = index if index is not None else self.index
+        counts = index.manifest.get("counts", {})
+        return {
+            "snapshot": index.snapshot or None,
+            "created_at": index.manifest.get("created_at"),
+            "corpus_fingerprint": index.manifest.get("corpus", {}).get("fingerprint"),
+            "sources": counts.get("documents"),
+            "chunks": counts.get("chunks"),
+        }
+
+    @property
+    def is_loaded(self) -> bool:
+        return self._index is not None and self._embedder is not None
+
+    def load(self, rebuild: bool | None = None) -> SearchIndex:
+        """Open the index; build it when missing, refresh it when the corpus changed.
+
+        `rebuild=False` uses a stale index as it is (with a warning); an index built with another
+        model or format is always refused with the command that rebuilds it.
+        """
+        s = self.settings
+        auto = s.auto_rebuild if rebuild is None else rebuild
+        with self._lock:
+            manifest = read_manifest(s.index_dir)
+            if manifest is None:
+                if not auto:
+                    raise AssistantError(
+                        f"no index in {s.index_dir}",
+                        f"build it: assistant index --index {s.index_dir}",
+                    )
+                self.build()
+                return self.index
+            name, fingerprint = self._model_identity()
+            check_model(manifest, name, fingerprint, s.index_dir)
+            backend = embedder_backend(self.embedder)  # the given embedder's, else the setting's
+            if index_backend(manifest) != backend:  # vectors of another backend: never mixed
+                if not auto:
+                    check_backend(manifest, backend, s.index_dir)
+                self.build(force=True)
+                return self.index
+            files = corpus_fingerprints(s.corpus_dir)
+            reason = stale_reason(
+                manifest, combined_fingerprint(files), s.chunker_config(), s.bm25_stemmer
+            )
+            index = load_index(s.index_dir)
+            if reason and auto:
+                self._index = index
+                self.build()
+            else:
+                if reason:
+                    self.warnings.append(
+                        f"{reason}; answers come from the old index (run: assistant index)"
+                    )
+                self._index = index
+            check_dimension(self.index.manifest, self.embedder.dimension, s.index_dir)
+            return self.index
+
+    def build(self, force: bool = False) -> BuildReport:
+        """(Re)build the index from the corpus, re-embedding only new or changed documents."""
+        s = self.settings
+        started = time.perf_counter()
+        with self._lock:
+            self._report("load-corpus", 0, 1)
+            docs, warnings = load_corpus(s.corpus_dir, max_bytes=s.max_note_bytes)
+            self.warnings.extend(warnings)
+            # the same per-file fingerprints as corpus_fingerprints(), without reading again
+            files = {str(d.path.relative_to(s.corpus_dir)): d.fingerprint for d in docs}
+            self._report("load-corpus", 1, 1)
+            chunks = chunk_documents(docs, s.chunk_max_tokens, s.chunk_overlap_tokens)
+            previous = None
+            if not force:
+                previous = self._index
+                if previous is None and read_manifest(s.index_dir) is not None:
+                    try:
+                        previous = load_index(s.index_dir)
+                    except AssistantError:
+                        previous = None
+            index, changes, reused = build_index(
+                docs,
+                chunks,
+                self.embedder,
+                chunker=s.chunker_config(),
+                bm25_stemmer=s.bm25_stemmer,
+                corpus_files=files,
+                corpus_fingerprint=combined_fingerprint(files),
+                previous=previous,
+                progress=self.progress,
+                corpus_root=s.corpus_dir,
+            )
+            seconds = time.perf_counter() - started
+            index.manifest["build_seconds"] = round(seconds, 3)
+            save_index(index, s.index_dir)
+            self._index = index
+            self.last_build = BuildReport(
+                documents=len(docs),
+                chunks=len(chunks),
+                seconds=seconds,
+                added=changes["added"],
+                changed=changes["changed"],
+                removed=changes["removed"],
+                reused_chunks=reused,
+                embedded_chunks=len(chunks) - reused,
+                index_dir=s.index_dir,
+            )
+            return self.last_build
