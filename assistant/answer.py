@@ -271,6 +271,4 @@ def compose_answer(
         words += n_words
         if len(chosen) == n_sentences:
             break
-    return " ".join(
-        f"{render(c.text, labels) if labels else c.text} [{c.rank}]" for c in chosen
-    )
+    return " ".join(f"{render(c.text, labels) if labels else c.text} [{c.rank}]" for c in chosen)

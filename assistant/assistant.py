@@ -35,7 +35,6 @@ from .types import CITATION_FIELDS, MODES, Answer, Filters, Passage
 __all__ = ["Assistant", "StageProgress", "one_snapshot"]
 
 
-
 class Assistant(IndexLifecycle):
     """Answers questions from the indexed literature (the model and index lifecycle is
     `IndexLifecycle`'s). Safe to share between threads."""

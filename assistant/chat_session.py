@@ -313,7 +313,11 @@ class ChatSession:
         if refs:
             lines += ["## References", ""]
             for sid, n in refs.items():
-                newer = f" _({AFTER_REVIEW_LABEL})_" if is_after_review(sources[sid].get("year")) else ""
+                newer = (
+                    f" _({AFTER_REVIEW_LABEL})_"
+                    if is_after_review(sources[sid].get("year"))
+                    else ""
+                )
                 lines.append(f"{n}. {citation(sources[sid])}{newer}")
             lines.append("")
         return "\n".join(lines)

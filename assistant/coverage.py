@@ -65,9 +65,7 @@ def coverage_markdown(docs: Iterable[Document]) -> str:
         notes = ", ".join(f"`{i}`" for i in ids) or "—"
         recent = newer.get(topic, [])
         after = f"{len(recent)}: " + ", ".join(f"`{i}`" for i in recent) if recent else "—"
-        lines.append(
-            f"| `{topic}` | {TOPICS.get(topic, '?')} | {notes} | {len(ids)} | {after} |"
-        )
+        lines.append(f"| `{topic}` | {TOPICS.get(topic, '?')} | {notes} | {len(ids)} | {after} |")
     return "\n".join(lines)
 
 

@@ -54,7 +54,9 @@ def main() -> None:
     if args.only == "default":
         s = settings
         if s.fusion == "adaptive":
-            print("adaptive fusion (the default): use `assistant eval --beir` or bench/tune_fusion.py")
+            print(
+                "adaptive fusion (the default): use `assistant eval --beir` or bench/tune_fusion.py"
+            )
         elif s.fusion == "score":
             score(f"hybrid score {s.dense_weight}/{s.bm25_weight}",
                   lambda d, b: score_fusion([d[:s.candidates], b[:s.candidates]],

@@ -2,8 +2,8 @@ import pytest
 
 from assistant import Assistant
 from assistant.answer import ABSTAIN_MESSAGE
-from assistant.sentences import clean
 from assistant.errors import InputError
+from assistant.sentences import clean
 
 
 def test_answer_cites_passages(fake_assistant: Assistant):

@@ -100,7 +100,9 @@ def test_demo_page_question_follow_up_and_citations(chromium: Browser, server_ur
     expect(first.locator("ol.sources li").first).to_contain_text("2017")
     expect(first.locator("ol.sources .badge").first).to_have_text("rct")
     # a source after the 2012 review is marked; older ones are not; the footer stamps the corpus
-    prrt = first.locator("ol.sources li", has=page.locator('a[href*="pubmed.ncbi.nlm.nih.gov/67890/"]'))
+    prrt = first.locator(
+        "ol.sources li", has=page.locator('a[href*="pubmed.ncbi.nlm.nih.gov/67890/"]')
+    )
     expect(prrt.first.locator(".badge.new")).to_have_text("after 2012")
     marks = first.locator("ol.sources li").evaluate_all(
         "els => els.map(e => [e.querySelector('.meta').textContent.match(/(?:19|20)\\d\\d/)[0],"

@@ -172,9 +172,7 @@ def test_ask_cite_prints_the_answer_sources(fake_model, corpus_dir, tmp_path, fm
         assert entries[ids.index("octreotide-trial")].entry_type == "article"
 
 
-def test_ask_cite_after_an_abstention_writes_nothing(
-    fake_model, corpus_dir, tmp_path, monkeypatch
-):
+def test_ask_cite_after_an_abstention_writes_nothing(fake_model, corpus_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("ASSISTANT_ABSTAIN_THRESHOLD", "0.99")  # no passage is that close
     result = run("ask", "Which football club won the cup in 1994?", "--cite", "ris",
                  *paths(corpus_dir, tmp_path))  # fmt: skip

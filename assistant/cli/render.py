@@ -46,8 +46,10 @@ def sources_table(passages: Sequence[Passage], title: str = "Sources") -> Table:
         table.add_row(
             str(p.rank),
             escape(short_authors(s.get("authors"), s.get("title"))),
-            Text(year_label(s, short=True), style="bold green" if is_after_review(
-                s.get("year")) else ""),  # fmt: skip
+            Text(
+                year_label(s, short=True),
+                style="bold green" if is_after_review(s.get("year")) else "",
+            ),  # fmt: skip
             escape(s.get("journal") or "—"),
             escape(s.get("source_type") or "—"),
             escape(identifier(s)),
