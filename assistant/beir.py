@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .chunk import chunk_documents
-from .embed import Embedder
+from .embed import Embedder, embedder_backend
 from .errors import InputError
 from .index import SearchIndex, build_index, load_index, read_manifest, save_index
 from .lexical import tokenize
@@ -30,6 +30,7 @@ from .types import MODES, Document
 
 StageProgress = Callable[[str, int, int], None]
 BEIR_METRICS = ("ndcg@10", "recall@100", "mrr@10")
+FUSIONS = ("score", "rrf", "adaptive")  # hybrid fusions `assistant eval --beir` runs side by side
 
 
 @dataclass
@@ -150,6 +151,7 @@ def index_key(dataset: BeirDataset, embedder: Embedder, settings: Settings) -> s
     parts = {
         "data": dataset.fingerprint,
         "model": embedder.fingerprint,
+        "backend": embedder_backend(embedder),
         "chunker": settings.chunker_config(),
         "stemmer": settings.bm25_stemmer,
     }
@@ -179,6 +181,7 @@ def open_index(
         corpus_files={"corpus.jsonl": dataset.fingerprint},
         corpus_fingerprint=dataset.fingerprint,
         progress=progress,
+        unit_vectors=False,  # ranking only: the answer stage's sentence vectors are not needed
     )
     index.manifest["build_seconds"] = round(time.perf_counter() - started, 3)
     index.manifest["beir"] = {"dataset": dataset.name, "folder": str(dataset.folder)}
@@ -194,8 +197,12 @@ def rank_documents(
     mode: str,
     depth: int = 100,
     progress: StageProgress | None = None,
+    fusion: str | None = None,
 ) -> tuple[dict[str, list[str]], list[float]]:
-    """Top `depth` document ids per query (document score = best chunk score), and latencies."""
+    """Top `depth` document ids per query (document score = best chunk score), and latencies.
+
+    `fusion` overrides the setting's hybrid fusion (rrf, score or adaptive).
+    """
     if mode not in MODES:
         raise InputError(f"unknown mode '{mode}'", f"use one of: {', '.join(MODES)}")
     chunks_per_doc = max(1, round(len(index.chunks) / max(1, len(index.sources))))
@@ -215,7 +222,7 @@ def rank_documents(
             rrf_k=settings.rrf_k,
             dense_weight=settings.dense_weight,
             bm25_weight=settings.bm25_weight,
-            fusion=settings.fusion,
+            fusion=fusion or settings.fusion,
         )
         run[qid] = ranked_documents(index, ranked, depth)
         latencies.append((time.perf_counter() - t0) * 1000)
@@ -232,18 +239,24 @@ def evaluate_beir(
     split: str = "test",
     cache_dir: Path | None = None,
     progress: StageProgress | None = None,
+    fusions: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """nDCG@10, recall@100 and MRR@10 per mode on a BEIR dataset, with what produced them."""
+    """nDCG@10, recall@100 and MRR@10 per mode on a BEIR dataset, with what produced them.
+
+    Each of `fusions` other than the setting's adds a hybrid run named `hybrid-<fusion>`.
+    """
     dataset = load_beir(folder, split)
     index = open_index(dataset, embedder, settings, cache_dir, progress)
     results: dict[str, Any] = {}
-    for mode in modes:
+    runs: list[tuple[str, str, str | None]] = [(mode, mode, None) for mode in modes]
+    runs += [(f"hybrid-{f}", "hybrid", f) for f in fusions if f != settings.fusion]
+    for name, mode, fusion in runs:
         run, latencies = rank_documents(
-            index, embedder, settings, dataset.queries, mode, progress=progress
+            index, embedder, settings, dataset.queries, mode, progress=progress, fusion=fusion
         )
         means, _ = ranking_metrics(dataset.qrels, run, BEIR_METRICS)
-        results[mode] = {k: round(v, 4) for k, v in means.items()}
-        results[mode]["latency_ms_p50"] = round(sorted(latencies)[len(latencies) // 2], 2)
+        results[name] = {k: round(v, 4) for k, v in means.items()}
+        results[name]["latency_ms_p50"] = round(sorted(latencies)[len(latencies) // 2], 2)
     return {
         "kind": "beir",
         "dataset": dataset.name,

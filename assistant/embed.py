@@ -100,6 +100,7 @@ class SentenceTransformerEmbedder:
                 "or a local path",
             ) from exc
         self.name = model_name
+        self.backend = "torch"
         self.batch_size = batch_size
         self.query_threads = query_threads
         self._vocabulary: frozenset[str] | None = None
@@ -251,14 +252,43 @@ class QueryBatcher:
             j.wake.set()
 
 
+BACKENDS = ("torch", "onnx", "onnx-int8")
+
+
+def embedder_backend(embedder: object) -> str:
+    """The backend an embedder runs on ('torch' for those that do not say, like test fakes)."""
+    return str(getattr(embedder, "backend", "torch"))
+
+
 def load_embedder(
     model_name: str,
     device: str = "cpu",
     batch_size: int = 64,
     query_threads: int = 1,
     index_threads: int | None = None,
+    backend: str = "torch",
+    cache_dir: Path | None = None,
 ) -> Embedder:
-    """The embedder for a model name or path."""
+    """The embedder for a model name or path, on torch or (exported once) on ONNX Runtime.
+
+    The ONNX backends import neither torch nor sentence-transformers once the export is cached
+    (`cache_dir`, default the user cache folder); see assistant/embed_onnx.py.
+    """
+    if backend in ("onnx", "onnx-int8"):
+        from .embed_onnx import OnnxEmbedder
+
+        return OnnxEmbedder(
+            model_name,
+            quantized=backend == "onnx-int8",
+            batch_size=batch_size,
+            query_threads=query_threads,
+            index_threads=index_threads,
+            cache_dir=cache_dir,
+        )
+    if backend != "torch":
+        raise AssistantError(
+            f"unknown embedding backend '{backend}'", f"use one of: {', '.join(BACKENDS)}"
+        )
     return SentenceTransformerEmbedder(
         model_name, device, batch_size, query_threads=query_threads, index_threads=index_threads
     )

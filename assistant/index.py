@@ -169,12 +169,15 @@ def build_index(
     previous: SearchIndex | None = None,
     progress: StageProgress | None = None,
     corpus_root: Path | None = None,
+    unit_vectors: bool = True,
 ) -> tuple[SearchIndex, dict[str, list[str]], int]:
     """Embed what is new or changed (reusing vectors of unchanged documents) and index it all.
 
     Note paths are stored relative to `corpus_root` when given, and each note's body is stored
     in the index, so a snapshot serves its sources without reading the corpus again.
-    Returns the index, the added/changed/removed document ids and the number of reused chunks.
+    `unit_vectors=False` leaves the answer-unit vectors out (an index used for ranking only, as
+    the BEIR benchmarks are). Returns the index, the added/changed/removed document ids and the
+    number of reused chunks.
     """
 
     def rel(path: Path) -> str:
@@ -221,7 +224,11 @@ def build_index(
         vectors[todo] = embedder.embed_documents(
             texts, progress=(lambda d, t: progress("embed", d, t)) if progress else None
         )
-    unit_vectors, unit_offsets = _unit_vectors(chunks, embedder, previous, reused_rows, progress)
+    if unit_vectors:
+        units, unit_offsets = _unit_vectors(chunks, embedder, previous, reused_rows, progress)
+    else:
+        units = np.zeros((0, embedder.dimension), dtype=np.float32)
+        unit_offsets = np.zeros(len(chunks) + 1, dtype=np.int64)
     all_texts = [embedding_text(c, by_doc[c.doc_id].title) for c in chunks]
     if progress:
         progress("bm25", 0, 1)
@@ -254,14 +261,14 @@ def build_index(
                 for d in docs
             },
         },
-        "counts": {"documents": len(docs), "chunks": len(chunks), "sentences": len(unit_vectors)},
+        "counts": {"documents": len(docs), "chunks": len(chunks), "sentences": len(units)},
         "libraries": library_versions(),
     }
     manifest["notes"] = NOTES
     sources = {d.id: d.metadata_dict() | {"path": rel(d.path)} for d in docs}
     notes = {d.id: {"body": d.body, "body_offset": d.body_offset} for d in docs}
     index = SearchIndex(manifest, list(chunks), sources, vectors, bm25, dict(doc_freq),
-                        notes=notes, unit_vectors=unit_vectors,
+                        notes=notes, unit_vectors=units,
                         unit_offsets=unit_offsets)  # fmt: skip
     return index, changes, reused
 

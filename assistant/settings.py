@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -97,8 +97,8 @@ class Settings(BaseSettings):
     mode: Literal["hybrid", "dense", "bm25"] = Field(
         default="hybrid",
         description=(
-            "Retrieval mode: hybrid (dense and BM25 fused as set by `fusion`: score fusion by "
-            "default, RRF selectable), dense or bm25."
+            "Retrieval mode: hybrid (dense and BM25 fused as set by `fusion`: score fusion with "
+            "a per-query dense weight by default, fixed weights or RRF selectable), dense or bm25."
         ),
     )
     top_k: int = Field(default=5, ge=1, le=50, description="Passages returned per question.")
@@ -115,12 +115,14 @@ class Settings(BaseSettings):
     bm25_weight: float = Field(
         default=1.0, ge=0, description="Weight of the BM25 list in hybrid fusion (score or RRF)."
     )
-    fusion: Literal["rrf", "score"] = Field(
-        default="score",
+    fusion: Literal["rrf", "score", "adaptive"] = Field(
+        default="adaptive",
         description=(
-            "How hybrid mode fuses the dense and BM25 lists: rrf (reciprocal rank fusion) or "
+            "How hybrid mode fuses the dense and BM25 lists: rrf (reciprocal rank fusion), "
             "score (weighted sum of min-max normalised scores, weights dense_weight and "
-            "bm25_weight). See docs/evaluation.md for the SciFact tuning behind the default."
+            "bm25_weight) or adaptive (score fusion whose dense weight is set per query: 0.8 "
+            "when BM25's top 10 is flat, else 0.4; assistant/fusion.py; dense_weight and "
+            "bm25_weight unused). See docs/evaluation.md for the tuning behind the default."
         ),
     )
     bm25_stemmer: str | None = Field(
@@ -340,7 +342,7 @@ def mask_secret(name: str, value: object) -> object:
     return "***" if name in SECRET_SETTINGS and value not in (None, "") else value
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Settings from defaults and the environment, with explicit (CLI) overrides on top."""
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 

@@ -58,3 +58,33 @@ def gold_questions(limit: int = 100) -> list[str]:
             "How does octreotide LAR affect time to progression?",
         ]
     return [questions[i % len(questions)] for i in range(limit)]
+
+
+BACKENDS = ("torch", "onnx", "onnx-int8")
+
+
+def parse_backends(value: str) -> list[str]:
+    """A comma-separated list of embedding backends (torch, onnx, onnx-int8), checked."""
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    unknown = [n for n in names if n not in BACKENDS]
+    if unknown or not names:
+        raise SystemExit(f"unknown backend(s) {unknown}; use a comma-separated list of {BACKENDS}")
+    return names
+
+
+def bench_index_dir(backend: str) -> Path:
+    """A separate index folder per backend, so that comparing backends never rebuilds ROOT/index."""
+    import tempfile
+
+    return Path(tempfile.gettempdir()) / "net-liver-bench" / f"index-{backend}"
+
+
+def peak_rss_mib(pid: int) -> float | None:
+    """Peak resident memory (VmHWM) of a running process in MiB (Linux /proc), or None."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None

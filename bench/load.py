@@ -2,9 +2,12 @@
 
 Starts `assistant serve` on 127.0.0.1 (rate limit off) unless --url names a running server,
 then has each client POST /v1/ask in a loop (keep-alive), cycling through clinical questions.
-Prints throughput, latency percentiles and errors; --json prints them as one JSON object.
+Prints throughput, latency percentiles, errors and the server's peak memory (RSS); --json prints
+them as one JSON object per backend. With --backends, one server per embedding backend is started
+in turn, each on its own index folder (built at start when missing).
 
     .venv/bin/python bench/load.py                      # 16 clients, 30 s, bundled corpus
+    .venv/bin/python bench/load.py --backends torch,onnx-int8
     .venv/bin/python bench/load.py --clients 4 --seconds 10 --route search
 """
 
@@ -23,6 +26,7 @@ import time
 from pathlib import Path
 
 import httpx
+from _common import bench_index_dir, parse_backends, peak_rss_mib
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = [
@@ -51,8 +55,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(port: int, extra: list[str]) -> subprocess.Popen:
+def start_server(port: int, extra: list[str], backend: str | None = None) -> subprocess.Popen:
     env = dict(os.environ, ASSISTANT_RATE_LIMIT_PER_MINUTE="0")
+    if backend:
+        env["ASSISTANT_EMBEDDING_BACKEND"] = backend
     cmd = [sys.executable, "-m", "assistant", "serve", "--host", "127.0.0.1", "--port", str(port)]
     return subprocess.Popen(cmd + extra, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
@@ -131,18 +137,8 @@ async def run(url: str, clients: int, seconds: float, route: str, warmup: int) -
     }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--url", help="benchmark a running server (loopback only) instead")
-    ap.add_argument("--clients", type=int, default=16)
-    ap.add_argument("--seconds", type=float, default=30.0)
-    ap.add_argument("--route", choices=("ask", "search"), default="ask")
-    ap.add_argument("--warmup", type=int, default=len(QUESTIONS))
-    ap.add_argument("--corpus", help="corpus folder for the started server")
-    ap.add_argument("--index", help="index folder for the started server")
-    ap.add_argument("--json", action="store_true", help="print one JSON object")
-    args = ap.parse_args()
-
+def bench_one(args: argparse.Namespace, backend: str | None) -> dict:
+    """One load run: against --url, or against a server started here (on `backend`)."""
     proc = None
     if args.url:
         host = httpx.URL(args.url).host
@@ -156,7 +152,9 @@ def main() -> None:
             extra += ["--corpus", args.corpus]
         if args.index:
             extra += ["--index", args.index]
-        proc = start_server(port, extra)
+        elif backend:
+            extra += ["--index", str(bench_index_dir(backend))]
+        proc = start_server(port, extra, backend)
         url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, proc)
@@ -169,8 +167,11 @@ def main() -> None:
             # an idle machine, whatever else is running on this one
             total = result["requests"] + args.warmup
             result["server_cpu_ms_per_request"] = round((cpu1 - cpu0) * 1000 / total, 2)
+        rss = peak_rss_mib(proc.pid) if proc else None
+        if rss is not None:
+            result["server_peak_rss_mib"] = round(rss, 1)
         result.update(sources=ready["sources"], chunks=ready["chunks"], model=ready["model"],
-                      cpus=os.cpu_count())  # fmt: skip
+                      backend=backend or "setting", cpus=os.cpu_count())  # fmt: skip
     finally:
         if proc is not None:
             proc.send_signal(signal.SIGINT)
@@ -178,22 +179,48 @@ def main() -> None:
                 proc.wait(20)
             except subprocess.TimeoutExpired:
                 proc.kill()
-    if args.json:
-        print(json.dumps(result))
-        return
-    lat = result["latency_ms"]
-    print(f"{result['route']}: {result['clients']} clients for {result['seconds']} s against "
-          f"{result['sources']} sources / {result['chunks']} chunks ({result['model']}), "
-          f"{result['cpus']} CPUs")  # fmt: skip
-    print(f"requests {result['requests']}, errors {result['errors']} {result['error_kinds'] or ''}")
-    print(f"throughput {result['throughput_rps']} req/s")
-    print(f"latency ms: p50 {lat['p50']}  p95 {lat['p95']}  p99 {lat['p99']}  "
-          f"mean {lat['mean']}  max {lat['max']}")  # fmt: skip
-    if "server_cpu_ms_per_request" in result:
-        print(f"server CPU per request: {result['server_cpu_ms_per_request']} ms")
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    if load is not None:
-        print(f"load average (1 min) at the end: {load:.2f} on {result['cpus']} CPUs")
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--url", help="benchmark a running server (loopback only) instead")
+    ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--route", choices=("ask", "search"), default="ask")
+    ap.add_argument("--warmup", type=int, default=len(QUESTIONS))
+    ap.add_argument("--corpus", help="corpus folder for the started server")
+    ap.add_argument("--index", help="index folder for the started server")
+    ap.add_argument("--backends", help="comma-separated embedding backends, one server each "
+                    "(torch, onnx, onnx-int8; default: the setting)")  # fmt: skip
+    ap.add_argument("--json", action="store_true", help="print one JSON object per run")
+    args = ap.parse_args()
+    backends: list[str | None] = [None]
+    if args.backends:
+        if args.url:
+            raise SystemExit("--backends starts servers; it cannot be used with --url")
+        backends = list(parse_backends(args.backends))
+    for backend in backends:
+        result = bench_one(args, backend)
+        if args.json:
+            print(json.dumps(result), flush=True)
+            continue
+        lat = result["latency_ms"]
+        print(f"[{result['backend']}] {result['route']}: {result['clients']} clients for "
+              f"{result['seconds']} s against {result['sources']} sources / {result['chunks']} "
+              f"chunks ({result['model']}), {result['cpus']} CPUs")  # fmt: skip
+        print(f"requests {result['requests']}, errors {result['errors']} "
+              f"{result['error_kinds'] or ''}")  # fmt: skip
+        print(f"throughput {result['throughput_rps']} req/s")
+        print(f"latency ms: p50 {lat['p50']}  p95 {lat['p95']}  p99 {lat['p99']}  "
+              f"mean {lat['mean']}  max {lat['max']}")  # fmt: skip
+        if "server_cpu_ms_per_request" in result:
+            print(f"server CPU per request: {result['server_cpu_ms_per_request']} ms")
+        if "server_peak_rss_mib" in result:
+            print(f"server peak memory (VmHWM): {result['server_peak_rss_mib']} MiB")
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+        if load is not None:
+            print(f"load average (1 min) at the end: {load:.2f} on {result['cpus']} CPUs")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FakeEmbedder
+from helpers import FakeEmbedder
 
 from assistant import Assistant, Settings
 from assistant.errors import AssistantError, IndexStateError
@@ -19,6 +19,7 @@ def test_build_writes_self_describing_manifest(fake_assistant: Assistant, settin
         "name": "fake-embedder",
         "dimension": 64,
         "fingerprint": fake_assistant.embedder.fingerprint,
+        "backend": "torch",  # what an embedder that names no backend counts as
     }
     assert manifest["chunker"] == settings.chunker_config()
     assert manifest["counts"]["documents"] == 4
