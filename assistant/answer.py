@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ import numpy as np
 
 from .lexical import STOPWORDS, TOKEN_RE
 from .references import render
-from .sentences import answer_units
+from .sentences import Unit, answer_units
 from .types import Passage
 
 UnitVectors = Callable[[str], "np.ndarray | None"]  # chunk id -> vectors of its answer units
@@ -125,11 +126,12 @@ class ComposerWeights:
 
     semantic: float = 0.25  # cosine of the sentence and the question
     lexical: float = 0.5  # idf-weighted share of the question's terms in the sentence
-    figure: float = 0.5  # a figure question and a sentence carrying a figure
+    figure: float = 0.3  # a figure question and a sentence carrying a figure
     comparison: float = 0.1  # ... and the figure with its comparison
     listing: float = 0.12  # a list question and a list sentence
     rank: float = 0.05  # preference for higher-ranked passages (/ rank)
     passage: float = 1.5  # the passage's own cosine to the question
+    focus: float = 2.0  # the question's terms that few candidate sentences hold
     findings: float = 0.5  # a sentence from a findings section (Key findings, Results, ...)
     min_ratio: float = 0.5  # later sentences score at least this share of the best
     max_words: int = 90  # total words of the answer (the first sentence always counts)
@@ -175,7 +177,7 @@ def score_candidates(
     terms = set(query_terms)
     total = sum(idf(t) for t in terms) or 1.0
     form = question_form(question)
-    out: list[Candidate] = []
+    rows: list[tuple[Passage, int, Unit, set[str], float | None, np.ndarray | None]] = []
     for p in passages[: w.from_passages]:
         units = answer_units(p.chunk.text)
         vectors = unit_vectors(p.chunk.id) if unit_vectors is not None else None
@@ -190,23 +192,33 @@ def score_candidates(
             if len(unit.text.split()) > w.max_sentence_words:
                 continue
             hits = terms & set(tokenize(unit.text))
-            score = (
-                w.lexical * sum(idf(t) for t in hits) / total
-                + w.rank / p.rank
-                + w.passage * p.similarity
+            sim = float(sims[order]) if sims is not None else None
+            rows.append(
+                (p, order, unit, hits, sim, vectors[order] if vectors is not None else None)
             )
-            if sims is not None:
-                score += w.semantic * float(sims[order])
-            if form["figure"] and FIGURE_RE.search(unit.text):
-                score += w.figure
-                if COMPARISON_RE.search(unit.text):
-                    score += w.comparison
-            if FINDINGS_SECTION.search(p.chunk.section):
-                score += w.findings
-            if form["list"] and unit.is_list:
-                score += w.listing
-            vec = vectors[order] if vectors is not None else None
-            out.append(Candidate(score, p.rank, order, unit.text, vec, bool(hits)))
+    # focus: the question's terms that few candidate sentences share tell them apart
+    spread = {t: sum(1 for row in rows if t in row[3]) for t in terms}
+    n = len(rows) + 1
+    focus_total = sum(idf(t) * math.log(n / (0.5 + spread[t])) for t in terms) or 1.0
+    out: list[Candidate] = []
+    for p, order, unit, hits, sim, vec in rows:
+        score = (
+            w.lexical * sum(idf(t) for t in hits) / total
+            + w.focus * sum(idf(t) * math.log(n / (0.5 + spread[t])) for t in hits) / focus_total
+            + w.rank / p.rank
+            + w.passage * p.similarity
+        )
+        if sim is not None:
+            score += w.semantic * sim
+        if form["figure"] and FIGURE_RE.search(unit.text):
+            score += w.figure
+            if COMPARISON_RE.search(unit.text):
+                score += w.comparison
+        if FINDINGS_SECTION.search(p.chunk.section):
+            score += w.findings
+        if form["list"] and unit.is_list:
+            score += w.listing
+        out.append(Candidate(score, p.rank, order, unit.text, vec, bool(hits)))
     out.sort(key=lambda c: (-c.score, c.rank, c.order))
     return out
 

@@ -32,13 +32,13 @@ def grid(size: str) -> list[dict[str, Any]]:
         axes: dict[str, list[Any]] = {"semantic": [0.0, 1.0], "figure": [0.0, 0.12]}
     else:
         axes = {
-            "semantic": [0.1, 0.25, 0.5],
-            "lexical": [0.25, 0.5, 1.0],
-            "figure": [0.3, 0.5],
-            "comparison": [0.1],
-            "passage": [1.0, 1.5, 2.5],
-            "findings": [0.3, 0.5, 0.8],
-            "min_ratio": [0.0, 0.5],
+            "semantic": [0.25, 0.5],
+            "lexical": [0.25, 0.5],
+            "focus": [1.0, 1.5, 2.0, 3.0],
+            "figure": [0.3],
+            "passage": [1.0, 1.5],
+            "findings": [0.3, 0.5],
+            "min_ratio": [0.3, 0.5],
         }
     keys = list(axes)
     return [dict(zip(keys, values, strict=True)) for values in itertools.product(*axes.values())]
