@@ -26,8 +26,27 @@ SHOWN = ("answer_match", "answer_words_p95", "answer_fragment_rate", "distinct_s
 LIMITS = ((0, 1.0), (2, 1.0), (3, 1.0), (4, 1.0), (2, 0.8), (3, 0.8), (2, 0.9), (3, 0.9))
 
 
+OFF = {"semantic": 0.0, "lexical": 1.0, "figure": 0.0, "comparison": 0.0, "listing": 0.0,
+       "passage": 0.0, "findings": 0.0, "focus": 0.0}  # fmt: skip
+ABLATION = [  # each row adds one part of the default scoring to the one before
+    ("words only (idf-weighted overlap, the old composer's score)", OFF),
+    ("+ sentence cosine", {**OFF, "semantic": 0.25}),
+    ("+ question form (figure, comparison, list)",
+     {**OFF, "semantic": 0.25, "figure": 0.3, "comparison": 0.1, "listing": 0.12}),
+    ("+ passage similarity",
+     {**OFF, "semantic": 0.25, "figure": 0.3, "comparison": 0.1, "listing": 0.12,
+      "passage": 1.5}),
+    ("+ findings section",
+     {**OFF, "semantic": 0.25, "figure": 0.3, "comparison": 0.1, "listing": 0.12,
+      "passage": 1.5, "findings": 0.5}),
+    ("+ focus term, lexical 0.5 (the default)", {}),
+]  # fmt: skip
+
+
 def grid(size: str) -> list[dict[str, Any]]:
     """Candidate composer weights."""
+    if size == "ablation":
+        return [params for _, params in ABLATION]
     if size == "small":
         axes: dict[str, list[Any]] = {"semantic": [0.0, 1.0], "figure": [0.0, 0.12]}
     else:
@@ -47,7 +66,7 @@ def grid(size: str) -> list[dict[str, Any]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--split", default="dev", choices=("dev", "test", "all"))
-    parser.add_argument("--grid", default="small", choices=("small", "full"))
+    parser.add_argument("--grid", default="small", choices=("small", "full", "ablation"))
     parser.add_argument("--top", type=int, default=12, help="rows to print")
     parser.add_argument("--limit", type=int, default=Settings().max_per_source)
     parser.add_argument("--keep-above", type=float, default=Settings().diversity_keep_above)
@@ -106,6 +125,11 @@ def main() -> None:
             fragments += sum(is_fragment(s + "]") for s in parts)
             words_over += len(text.split()) > 110
         rows.append((params, match / n_with, fragments / max(1, sentences), words_over))
+    if args.grid == "ablation":  # in the order of ABLATION, each row named
+        print(f"composer ablation on {args.split} ({n_with} answerable questions with patterns)")
+        for (name, _), (_, match, frag, _) in zip(ABLATION, rows, strict=True):
+            print(f"answer_match={match:.4f} fragment_rate={frag:.3f}  {name}")
+        return
     rows.sort(key=lambda r: -r[1])
     print(f"composer grid: {args.grid} ({len(rows)} weightings), max_per_source="
           f"{settings.max_per_source}")  # fmt: skip
