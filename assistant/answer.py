@@ -103,9 +103,6 @@ LIST_QUESTION = re.compile(
     r"options|steps|features)\b",
     re.I,
 )
-COMPARISON_QUESTION = re.compile(
-    r"\b(versus|vs\.?|compared|than|placebo|against|over|with or without|control)\b", re.I
-)
 FIGURE_RE = re.compile(
     r"(\d+(\.\d+)?\s*(%|per ?cent|months?|years?|weeks?|days?|mg|GBq|mCi|Gy|patients|fold)|"
     r"\bHR\b|hazard ratio|odds ratio|\b\d+\.\d+\b|\bP\s*[=<]|\b\d+ of \d+\b)",
@@ -154,11 +151,10 @@ class Candidate:
 
 
 def question_form(question: str) -> dict[str, bool]:
-    """What the question asks for: a figure, a list, a comparison."""
+    """What the question asks for: a figure, a list."""
     return {
         "figure": bool(FIGURE_QUESTION.search(question)),
         "list": bool(LIST_QUESTION.search(question)),
-        "comparison": bool(COMPARISON_QUESTION.search(question)),
     }
 
 
@@ -252,9 +248,11 @@ def compose_answer(
 ) -> str | None:
     """The answer: the sentences of the top passages that state what the question asks.
 
-    A sentence is scored by its meaning (cosine to the question, from the sentence vectors kept
-    in the index), the question's terms it covers, and the question's form (a figure question
-    prefers a sentence with the figure and its comparison, a list question a list sentence).
+    A sentence is scored (see `ComposerWeights`) by its meaning (cosine to the question, from
+    the sentence vectors kept in the index), the question's terms it covers and those few other
+    candidates cover (focus), its passage's similarity and section, and the question's form (a
+    figure question prefers a sentence with the figure and its comparison, a list question a
+    list sentence).
     The best sentence comes first; at most `n_sentences` whole sentences and about
     `weights.max_words` words, each followed by `[n]`, the rank of its passage. Note ids inside
     the text are shown as citation labels. None when no sentence shares a term with the question
