@@ -199,4 +199,8 @@ def test_end_to_end_on_the_fixture_corpus(fake_assistant):
     texts = " ".join(p["text"] for p in data["passages"])
     assert "see Eta 2017" in texts and "prrt-study" not in texts
     assert [(r["id"], r["label"]) for r in data["references"]] == [("prrt-study", "Eta 2017")]
-    assert ChatSession(fake_assistant).ask(question).answer == answer.answer
+    session = ChatSession(fake_assistant)
+    assert session.ask(question).answer == answer.answer
+    shown = session.show("Eta 2017")  # `/show LABEL` opens a source the passages cite
+    assert shown["source"]["id"] == "prrt-study" and shown["rank"] == "Eta 2017"
+    assert "PRRT" in shown["citation"] or "peptide receptor" in shown["citation"].lower()
