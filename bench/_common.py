@@ -7,6 +7,7 @@ import os
 import platform
 import statistics
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,3 +89,14 @@ def peak_rss_mib(pid: int) -> float | None:
     except (OSError, ValueError, IndexError):
         return None
     return None
+
+
+def corpus_chunks(corpus: Path, settings: Any) -> tuple[list[Any], list[Any], list[str]]:
+    """The corpus's documents, its chunks and the texts a build embeds for them."""
+    from assistant.chunk import chunk_documents, embedding_text
+    from assistant.corpus import load_corpus
+
+    docs, _ = load_corpus(corpus)
+    chunks = chunk_documents(docs, settings.chunk_max_tokens, settings.chunk_overlap_tokens)
+    titles = {d.id: d.title for d in docs}
+    return docs, chunks, [embedding_text(c, titles[c.doc_id]) for c in chunks]

@@ -17,11 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import ROOT, machine, parse_backends
+from _common import ROOT, corpus_chunks, machine, parse_backends
 
 from assistant import Assistant, Settings
-from assistant.chunk import chunk_documents, embedding_text
-from assistant.corpus import load_corpus
 from assistant.embed import load_embedder
 from assistant.sentences import answer_units
 
@@ -36,10 +34,7 @@ def main() -> None:
     parser.add_argument("--backends", default="torch,onnx,onnx-int8")
     args = parser.parse_args()
     settings = Settings(corpus_dir=args.corpus)
-    docs, _ = load_corpus(args.corpus)
-    chunks = chunk_documents(docs, settings.chunk_max_tokens, settings.chunk_overlap_tokens)
-    titles = {d.id: d.title for d in docs}
-    texts = [embedding_text(c, titles[c.doc_id]) for c in chunks]
+    docs, chunks, texts = corpus_chunks(args.corpus, settings)
     # what a build embeds: the chunks and their answer sentences (sentences.answer_units)
     sentences = [u.text for c in chunks for u in answer_units(c.text)]
     rows = []

@@ -13,11 +13,9 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from _common import ROOT, gold_questions, machine, parse_backends
+from _common import ROOT, corpus_chunks, gold_questions, machine, parse_backends
 
 from assistant import Settings
-from assistant.chunk import chunk_documents, embedding_text
-from assistant.corpus import load_corpus
 from assistant.embed import load_embedder
 
 
@@ -28,10 +26,7 @@ def main() -> None:
     parser.add_argument("--recipes", action="store_true", help="compare int8 recipes too")
     args = parser.parse_args()
     s = Settings(corpus_dir=args.corpus)
-    docs, _ = load_corpus(args.corpus)
-    chunks = chunk_documents(docs, s.chunk_max_tokens, s.chunk_overlap_tokens)
-    titles = {d.id: d.title for d in docs}
-    texts = [embedding_text(c, titles[c.doc_id]) for c in chunks]
+    _, _, texts = corpus_chunks(args.corpus, s)
     questions = sorted(set(gold_questions(10_000)))
     torch = load_embedder(s.embedding_model, s.device, s.batch_size, backend="torch")
     ref_docs = torch.embed_documents(texts)
