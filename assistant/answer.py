@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -117,6 +118,12 @@ COMPARISON_RE = re.compile(
 )
 
 
+
+@functools.lru_cache(maxsize=8192)
+def _units(text: str) -> tuple[Unit, ...]:
+    """`answer_units` of a chunk text, kept: the same passages come back question after question."""
+    return tuple(answer_units(text))
+
 @dataclass(frozen=True)
 class ComposerWeights:
     """How a candidate sentence is scored; chosen on the dev half of the gold set."""
@@ -175,7 +182,7 @@ def score_candidates(
     form = question_form(question)
     rows: list[tuple[Passage, int, Unit, set[str], float | None, np.ndarray | None]] = []
     for p in passages[: w.from_passages]:
-        units = answer_units(p.chunk.text)
+        units = _units(p.chunk.text)
         vectors = unit_vectors(p.chunk.id) if unit_vectors is not None else None
         if vectors is not None and len(vectors) != len(units):
             vectors = None  # an index built by an older chunker: words only
