@@ -24,12 +24,34 @@ class Embedder(Protocol):
     name: str
     dimension: int
     fingerprint: str
+    backend: str  # "torch", "onnx" or "onnx-int8": part of the model's identity in a manifest
 
     def embed_documents(
         self, texts: Sequence[str], progress: Progress | None = None
     ) -> np.ndarray: ...
 
     def embed_query(self, text: str) -> np.ndarray: ...
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Several questions at once (one batch where the backend can)."""
+        ...
+
+
+class EmbedderBase:
+    """What an `Embedder` may leave out: the backend name and batched questions.
+
+    Embedders that only implement `embed_documents` and `embed_query` (test fakes, plug-ins)
+    subclass this and are complete.
+    """
+
+    backend: str = "torch"
+
+    def embed_query(self, text: str) -> np.ndarray:
+        raise NotImplementedError
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """One `embed_query` per question, stacked."""
+        return np.stack([self.embed_query(t) for t in texts])
 
 
 def resolve_model(name: str) -> tuple[str, Path | None]:
@@ -72,7 +94,7 @@ def model_fingerprint(name: str, folder: Path | None) -> str:
     return h.hexdigest()[:16]
 
 
-class SentenceTransformerEmbedder:
+class SentenceTransformerEmbedder(EmbedderBase):
     """A sentence-transformers model, loaded once, encoding on the CPU by default."""
 
     def __init__(
@@ -209,10 +231,9 @@ class QueryBatcher:
         self._busy = False
 
     def _encode(self, texts: list[str]) -> np.ndarray:
-        many = getattr(self.embedder, "embed_queries", None)
-        if many is not None and len(texts) > 1:
-            return many(texts)
-        return np.stack([self.embedder.embed_query(t) for t in texts])
+        if len(texts) > 1:
+            return self.embedder.embed_queries(texts)
+        return self.embedder.embed_query(texts[0]).reshape(1, -1)
 
     def embed_query(self, text: str) -> np.ndarray:
         """The vector of one question, encoded with whatever else is waiting."""
@@ -255,9 +276,9 @@ class QueryBatcher:
 BACKENDS = ("torch", "onnx", "onnx-int8")
 
 
-def embedder_backend(embedder: object) -> str:
-    """The backend an embedder runs on ('torch' for those that do not say, like test fakes)."""
-    return str(getattr(embedder, "backend", "torch"))
+def embedder_backend(embedder: Embedder) -> str:
+    """The backend an embedder runs on."""
+    return embedder.backend
 
 
 def load_embedder(

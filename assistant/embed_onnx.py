@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .embed import Progress, model_fingerprint, resolve_model
+from .embed import EmbedderBase, Progress, model_fingerprint, resolve_model
 from .errors import AssistantError
 
 ONNX_BACKENDS = ("onnx", "onnx-int8")
@@ -291,7 +291,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
         Path(tmp).unlink(missing_ok=True)
 
 
-class OnnxEmbedder:
+class OnnxEmbedder(EmbedderBase):
     """A sentence-transformers model exported to ONNX, run by onnxruntime with `tokenizers`."""
 
     def __init__(

@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from assistant import index as index_module  # noqa: E402
 from assistant.chunk import chunk_documents  # noqa: E402
+from assistant.embed import EmbedderBase  # noqa: E402
 from assistant.index import (  # noqa: E402
     CURRENT,
     SNAPSHOTS,
@@ -43,7 +44,7 @@ INDEX_FILE = str(Path(index_module.__file__).resolve())
 Point = tuple[str, int]  # (function name, line number) in assistant/index.py
 
 
-class HashEmbedder:
+class HashEmbedder(EmbedderBase):
     """Deterministic toy embedder (no model): hashed words."""
 
     name = "fault-embedder"

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from assistant.embed import EmbedderBase
 from assistant.lexical import tokenize
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ DATA = Path(__file__).parent / "data"
 FIXTURE_CORPUS = DATA / "corpus"
 
 
-class FakeEmbedder:
+class FakeEmbedder(EmbedderBase):
     """Hashed bag of stemmed words: texts sharing words get similar vectors. Deterministic."""
 
     def __init__(self, dimension: int = 64, name: str = "fake-embedder") -> None:

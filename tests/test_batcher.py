@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from helpers import FakeEmbedder
 
-from assistant.embed import QueryBatcher
+from assistant.embed import QueryBatcher, embedder_backend
 
 
 class SlowFake(FakeEmbedder):
@@ -118,3 +118,13 @@ def test_real_model_batches_match_single_encoding(real_embedder):
     batch = real_embedder.embed_queries(texts)
     for text, vec in zip(texts, batch, strict=True):
         assert np.allclose(vec, real_embedder.embed_query(text), atol=1e-5)
+
+
+def test_an_embedder_with_only_the_two_required_methods_is_complete():
+    fake = FakeEmbedder()  # implements embed_documents and embed_query only
+    texts = ["hepatic resection", "lutetium dotatate"]
+    many = fake.embed_queries(texts)
+    assert many.shape == (2, fake.dimension)
+    assert np.allclose(many[1], fake.embed_query(texts[1]))
+    assert embedder_backend(fake) == "torch"
+    assert QueryBatcher(fake).embed_query("octreotide").shape == (fake.dimension,)
