@@ -222,3 +222,16 @@ def test_cli_bad_gold_is_one_line_error(tmp_path: Path) -> None:
     assert len(out.stderr.strip().splitlines()) == 1
     mode = CliRunner().invoke(app, ["eval", "--mode", "fuzzy", "--index", str(tmp_path / "i")])
     assert mode.exit_code == 1 and "unknown mode 'fuzzy'" in mode.stderr
+
+
+def test_cli_eval_reads_the_gold_file_of_the_corpus_it_is_given(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    (corpus / "gold").mkdir(parents=True)
+    shutil.copy(GOLD / "bad_regex.jsonl", corpus / "gold" / "questions.jsonl")
+    common = ["--corpus", str(corpus), "--index", str(tmp_path / "i")]
+    out = CliRunner().invoke(app, ["eval", *common])
+    assert out.exit_code == 1 and f"{corpus / 'gold' / 'questions.jsonl'}:2" in out.stderr
+    shutil.rmtree(corpus / "gold")
+    missing = CliRunner().invoke(app, ["eval", *common])
+    assert missing.exit_code == 1 and "has no gold questions" in missing.stderr
+    assert "--gold FILE" in missing.stderr

@@ -79,6 +79,15 @@ def _compare_table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
+def corpus_gold(corpus_dir: Path) -> Path:
+    """The gold questions that come with a corpus: `<corpus>/gold/questions.jsonl`."""
+    own = corpus_dir / "gold" / DEFAULT_GOLD.name
+    if not own.is_file():
+        raise InputError(f"the corpus {corpus_dir} has no gold questions ({own} not found)",
+                         "pass --gold FILE, or write that file (docs/evaluation.md)")  # fmt: skip
+    return own
+
+
 @app.command("eval")
 @with_settings()
 def eval_cmd(
@@ -86,7 +95,8 @@ def eval_cmd(
     gold: Annotated[
         Path | None,
         typer.Option(
-            "--gold", help="Gold questions (JSONL) [default: corpus/gold/questions.jsonl]."
+            "--gold",
+            help="Gold questions (JSONL) [default: the corpus's gold/questions.jsonl].",
         ),
     ] = None,
     mode: Annotated[
@@ -157,7 +167,8 @@ def eval_cmd(
                          "pass a single --beir folder")  # fmt: skip
     modes = _modes(mode, list(MODES) if beir_sets else [settings.mode])
     if not beir_sets:
-        load_gold(gold or DEFAULT_GOLD)  # fail on a bad file before loading the model
+        gold = gold or corpus_gold(settings.corpus_dir)
+        load_gold(gold)  # fail on a bad file before loading the model
     show = sys.stderr.isatty() and not json_out
     result: dict[str, Any]
     with progress_display(show) as progress:
