@@ -9,6 +9,11 @@ in turn, each on its own index folder (built at start when missing).
     .venv/bin/python bench/load.py                      # 16 clients, 30 s, bundled corpus
     .venv/bin/python bench/load.py --backends torch,onnx-int8
     .venv/bin/python bench/load.py --clients 4 --seconds 10 --route search
+    .venv/bin/python bench/load.py --client wrk        # wrk (C) drives the load instead
+
+The default client is Python (httpx on asyncio): on a two-core machine it takes most of one core
+itself, so the server and its load compete for the CPU. `--client wrk` (Debian's `wrk`) drives the
+same questions from C with two threads and much less CPU; both figures are worth reporting.
 """
 
 from __future__ import annotations
@@ -17,11 +22,13 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -137,6 +144,62 @@ async def run(url: str, clients: int, seconds: float, route: str, warmup: int) -
     }
 
 
+WRK_SCRIPT = """
+local qs = %(questions)s
+local key = "%(key)s"
+local i = %(offset)d
+request = function()
+  i = i + 1
+  local body = '{"' .. key .. '": ' .. qs[(i %% #qs) + 1] .. '}'
+  return wrk.format("POST", "/v1/%(route)s", {["Content-Type"] = "application/json"}, body)
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  local bad = e.connect + e.read + e.write + e.timeout + e.status
+  io.write(string.format(
+    'WRK {"requests": %%d, "errors": %%d, "seconds": %%.3f, "mean": %%.3f, "p50": %%.3f, '
+    .. '"p95": %%.3f, "p99": %%.3f, "max": %%.3f}\\n',
+    summary.requests, bad, summary.duration / 1e6, latency.mean / 1000,
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000,
+    latency:percentile(99) / 1000, latency.max / 1000))
+end
+"""
+
+
+def run_wrk(url: str, clients: int, seconds: float, route: str, warmup: int) -> dict:
+    """The same questions driven by wrk (2 threads, `clients` connections); wrk's own figures."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise SystemExit("--client wrk needs wrk on the PATH (Debian: apt-get install wrk)")
+    for q in QUESTIONS[:warmup]:
+        httpx.post(f"{url}/v1/ask", json={"question": q}, timeout=30)
+    questions = "{" + ", ".join(json.dumps(json.dumps(q)) for q in QUESTIONS) + "}"
+    script = WRK_SCRIPT % {"questions": questions, "route": route, "offset": 0,
+                           "key": "question" if route == "ask" else "query"}  # fmt: skip
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write(script)
+    try:
+        out = subprocess.run([wrk, "-t2", f"-c{clients}", f"-d{seconds:.0f}s", "-s", fh.name, url],
+                             capture_output=True, text=True, check=True).stdout  # fmt: skip
+    finally:
+        os.unlink(fh.name)
+    line = next((ln for ln in out.splitlines() if ln.startswith("WRK ")), None)
+    if line is None:
+        raise SystemExit(f"wrk printed no summary:\n{out}")
+    w = json.loads(line[4:])
+    return {
+        "route": f"/v1/{route}",
+        "client": "wrk",
+        "clients": clients,
+        "seconds": round(w["seconds"], 2),
+        "requests": w["requests"],
+        "errors": w["errors"],
+        "error_kinds": {},
+        "throughput_rps": round(w["requests"] / w["seconds"], 2),
+        "latency_ms": {k: round(w[k], 2) for k in ("mean", "p50", "p95", "p99", "max")},
+    }
+
+
 def bench_one(args: argparse.Namespace, backend: str | None) -> dict:
     """One load run: against --url, or against a server started here (on `backend`)."""
     proc = None
@@ -160,7 +223,11 @@ def bench_one(args: argparse.Namespace, backend: str | None) -> dict:
         wait_ready(url, proc)
         ready = httpx.get(f"{url}/readyz").json()
         cpu0 = cpu_seconds(proc.pid) if proc else None
-        result = asyncio.run(run(url, args.clients, args.seconds, args.route, args.warmup))
+        if args.client == "wrk":
+            result = run_wrk(url, args.clients, args.seconds, args.route, args.warmup)
+        else:
+            result = asyncio.run(run(url, args.clients, args.seconds, args.route, args.warmup))
+            result["client"] = "httpx"
         cpu1 = cpu_seconds(proc.pid) if proc else None
         if cpu0 is not None and cpu1 is not None and result["requests"]:
             # CPU the server spent per request (warm-up included): what bounds throughput on
@@ -193,6 +260,8 @@ def main() -> None:
     ap.add_argument("--index", help="index folder for the started server")
     ap.add_argument("--backends", help="comma-separated embedding backends, one server each "
                     "(torch, onnx, onnx-int8; default: the setting)")  # fmt: skip
+    ap.add_argument("--client", choices=("httpx", "wrk"), default="httpx",
+                    help="load generator: Python httpx (default) or wrk")  # fmt: skip
     ap.add_argument("--json", action="store_true", help="print one JSON object per run")
     args = ap.parse_args()
     backends: list[str | None] = [None]
@@ -206,7 +275,8 @@ def main() -> None:
             print(json.dumps(result), flush=True)
             continue
         lat = result["latency_ms"]
-        print(f"[{result['backend']}] {result['route']}: {result['clients']} clients for "
+        print(f"[{result['backend']}] {result['route']}: {result['clients']} {result['client']} "
+              f"clients for "
               f"{result['seconds']} s against {result['sources']} sources / {result['chunks']} "
               f"chunks ({result['model']}), {result['cpus']} CPUs")  # fmt: skip
         print(f"requests {result['requests']}, errors {result['errors']} "
