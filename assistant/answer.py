@@ -118,11 +118,11 @@ COMPARISON_RE = re.compile(
 )
 
 
-
 @functools.lru_cache(maxsize=8192)
 def _units(text: str) -> tuple[Unit, ...]:
     """`answer_units` of a chunk text, kept: the same passages come back question after question."""
     return tuple(answer_units(text))
+
 
 @dataclass(frozen=True)
 class ComposerWeights:

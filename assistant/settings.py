@@ -130,6 +130,17 @@ class Settings(BaseSettings):
         description="Snowball stemmer language for BM25 tokens (PyStemmer), or empty for none.",
     )
 
+    spell_out_abbreviations: str = Field(
+        default="dense",
+        pattern="^(off|dense|both)$",
+        description=(
+            "Follow each abbreviation the corpus defines ('TACE') with its long form "
+            "('transarterial chemoembolization') in the question before searching: 'dense' for "
+            "the encoder only, 'both' for BM25 too, 'off' never. Chosen on the dev half of the "
+            "gold set (docs/evaluation.md, 'Abbreviations')."
+        ),
+    )
+
     # --- answer
     abstain_threshold: float = Field(
         default=0.42,
