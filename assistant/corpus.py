@@ -5,40 +5,28 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from .errors import AssistantError, CorpusError
-from .types import SOURCE_TYPES, Document
-
-REQUIRED_FIELDS = ("id", "title", "year", "source_type")
-OPTIONAL_FIELDS = (
-    "authors",
-    "journal",
-    "volume",
-    "issue",
-    "pages",
-    "pmid",
-    "doi",
-    "url",
-    "topics",
-    "summary",
-    "verified",
-    "provenance",
-    "page_count",
+from .source import (  # noqa: F401 - ingest/files.py and ingest/pubmed.py read some from here
+    OPTIONAL_FIELDS,
+    PMID_RE,
+    REQUIRED_FIELDS,
+    is_scalar,
+    problems_of,
+    validate_metadata,
 )
-ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]*[a-z0-9]$|^[a-z0-9]$")
-PMID_RE = re.compile(r"^\d{1,9}$")
+from .types import Document
+
 # Folders under the corpus that hold something other than notes.
 IGNORED_DIRS = {"gold"}
 IGNORED_FILES = {"README.md"}
 # The default of ASSISTANT_MAX_NOTE_BYTES: larger notes are refused (docs/corpus-format.md).
 MAX_NOTE_BYTES = 2_000_000
-SCALAR_FIELDS = ("title", "journal", "volume", "issue", "pages", "pmid", "doi", "url", "summary")
-LIST_FIELDS = ("authors", "topics", "verified")
 
 
 class _NoAliasLoader(yaml.SafeLoader):
@@ -91,11 +79,6 @@ def parse_front_matter(front: str, context: bool = True) -> Any:
         if context and where and cmark is not None and mark is not None and cmark.line != mark.line:
             problem += f" ({where} on line {cmark.line + 2})"
         raise FrontMatterError(line, problem) from exc
-
-
-def is_scalar(value: Any) -> bool:
-    """Text, a number or a date: what a single-valued field may hold."""
-    return isinstance(value, str | int | float | date) and not isinstance(value, bool)
 
 
 def escapes(path: Path, root: Path) -> bool:
@@ -164,14 +147,6 @@ def _key_line(front: str, key: str, first_line: int) -> int:
     return first_line
 
 
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    if isinstance(value, list | tuple):
-        return list(value)
-    return [value]
-
-
 def parse_note(path: Path, text: str | None = None, max_bytes: int = MAX_NOTE_BYTES) -> Document:
     """Parse one note; raise CorpusError naming the file and line of every problem.
 
@@ -194,7 +169,6 @@ def parse_note(path: Path, text: str | None = None, max_bytes: int = MAX_NOTE_BY
         raw = text.encode("utf-8")
         if len(raw) > max_bytes:
             raise CorpusError([size_problem(path, len(raw), max_bytes)])
-    problems: list[str] = []
     if not text.strip():
         raise CorpusError([f"{path}:1: empty file; remove it or write a note in it"])
     lines = text.split("\n")
@@ -209,94 +183,27 @@ def parse_note(path: Path, text: str | None = None, max_bytes: int = MAX_NOTE_BY
         raise CorpusError([f"{path}:1: front matter is not closed; add a line '---' after it"])
     front, end = split
     try:
-        meta = parse_front_matter(front) or {}
+        data = parse_front_matter(front) or {}
     except FrontMatterError as exc:
         raise CorpusError([f"{path}:{exc.line}: invalid YAML front matter: {exc.problem}"]) from exc
-    if not isinstance(meta, dict):
+    if not isinstance(data, dict):
         raise CorpusError([f"{path}:2: front matter must be a mapping of 'key: value' lines"])
 
-    def where(key: str) -> str:
-        return f"{path}:{_key_line(front, key, 2)}"
-
-    for key in REQUIRED_FIELDS:
-        if meta.get(key) in (None, ""):
-            problems.append(f"{path}:1: missing required field '{key}'")
-    unknown = sorted(set(meta) - set(REQUIRED_FIELDS) - set(OPTIONAL_FIELDS))
-    for key in unknown:
-        problems.append(f"{where(key)}: unknown field '{key}' (allowed: see docs/corpus-format.md)")
-
-    doc_id = str(meta.get("id") or "")
-    if doc_id and not ID_RE.match(doc_id):
-        problems.append(f"{where('id')}: id '{doc_id}' must be a slug of a-z, 0-9 and '-'")
-    year = meta.get("year")
-    if year not in (None, ""):
-        if isinstance(year, bool) or not isinstance(year, int):
-            problems.append(f"{where('year')}: year must be a whole number, got {year!r}")
-        elif not 1800 <= year <= date.today().year + 1:
-            problems.append(f"{where('year')}: year {year} is out of range")
-    stype = meta.get("source_type")
-    if stype not in (None, "") and stype not in SOURCE_TYPES:
-        problems.append(
-            f"{where('source_type')}: source_type '{stype}' is not one of {', '.join(SOURCE_TYPES)}"
-        )
-    pmid = meta.get("pmid")
-    if pmid not in (None, "") and not PMID_RE.match(str(pmid)):
-        problems.append(f"{where('pmid')}: pmid must be digits only, got {pmid!r}")
-    doi = meta.get("doi")
-    if doi not in (None, "") and not str(doi).startswith("10."):
-        problems.append(f"{where('doi')}: doi must start with '10.', got {doi!r}")
-    for key in LIST_FIELDS:
-        value = meta.get(key)
-        if value is not None and not isinstance(value, list | str):
-            problems.append(f"{where(key)}: {key} must be a list")
-        elif isinstance(value, list) and not all(is_scalar(v) for v in value):
-            problems.append(f"{where(key)}: every item of {key} must be a single value")
-    for key in (*SCALAR_FIELDS, "id"):
-        value = meta.get(key)
-        if value is not None and not is_scalar(value):
-            problems.append(f"{where(key)}: {key} must be a single value, not a list or mapping")
-    page_count = meta.get("page_count")
-    if page_count is not None and (isinstance(page_count, bool) or not isinstance(page_count, int)):
-        problems.append(f"{where('page_count')}: page_count must be a whole number")
-    provenance = meta.get("provenance")
-    if provenance is not None and not (
-        isinstance(provenance, dict) and all(is_scalar(v) for v in provenance.values())
-    ):
-        problems.append(f"{where('provenance')}: provenance must be a mapping of single values")
-    if problems:
-        raise CorpusError(problems)
+    try:
+        meta = validate_metadata(data)
+    except ValidationError as exc:
+        # a problem at its key's line; a missing field at line 1, where the note starts
+        found = [(_key_line(front, key, 2) if key else 1, what) for key, what in problems_of(exc)]
+        found.sort(key=lambda item: item[0])
+        raise CorpusError([f"{path}:{line}: {what}" for line, what in found]) from None
 
     body_offset = len("\n".join(lines[: end + 1])) + 1
     body = text[body_offset:] if body_offset <= len(text) else ""
     if not body.strip():
         raise CorpusError([f"{path}:{end + 2}: the note has front matter but no text"])
 
-    def opt(key: str) -> str | None:
-        value = meta.get(key)
-        return None if value in (None, "") else str(value).strip()
-
-    extra = {k: meta[k] for k in ("issue", "provenance", "page_count") if k in meta}
-    return Document(
-        id=doc_id,
-        title=str(meta["title"]).strip(),
-        year=int(meta["year"]),
-        source_type=str(stype),
-        body=body,
-        path=path,
-        body_offset=body_offset,
-        authors=tuple(str(a).strip() for a in _as_list(meta.get("authors"))),
-        journal=opt("journal"),
-        volume=opt("volume"),
-        pages=opt("pages"),
-        pmid=opt("pmid"),
-        doi=opt("doi"),
-        url=opt("url"),
-        topics=tuple(str(t).strip() for t in _as_list(meta.get("topics"))),
-        summary=opt("summary"),
-        verified=tuple(str(v) for v in _as_list(meta.get("verified"))),
-        extra=extra,
-        fingerprint=fingerprint_bytes(raw),
-    )
+    return Document(meta=meta, body=body, path=path, body_offset=body_offset,
+                    fingerprint=fingerprint_bytes(raw))  # fmt: skip
 
 
 def parse_notes(

@@ -6,68 +6,89 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-SOURCE_TYPES: tuple[str, ...] = (
-    "review",
-    "guideline",
-    "rct",
-    "meta-analysis",
-    "cohort",
-    "case-series",
-    "consensus",
-    "textbook",
-    "other",
+from .source import (
+    CITATION_FIELDS,
+    EXTRA_FIELDS,
+    FIELD_ORDER,
+    LISTING_FIELDS,
+    REQUIRED_FIELDS,
+    SOURCE_TYPES,
+    SourceMetadata,
 )
 
+__all__ = ["CITATION_FIELDS", "MODES", "SOURCE_TYPES", "Answer", "Chunk", "Document", "Filters"]
+
 MODES: tuple[str, ...] = ("hybrid", "dense", "bm25")
-# the citation fields every source carries (Document.source_dict, references, the API's models)
-CITATION_FIELDS = ("id", "title", "authors", "journal", "year", "pmid", "doi", "url", "source_type")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Document:
-    """One source: its metadata and the Markdown body of its note."""
+    """One source: its metadata (`meta`, a SourceMetadata) and the Markdown body of its note.
 
-    id: str
-    title: str
-    year: int
-    source_type: str
+    Every metadata field reads as an attribute too: `doc.year` is `doc.meta.year`. The loader
+    passes `meta` validated; other callers (BEIR, tests) may give the fields as keywords, which
+    are taken as they are, without the note rules (a BEIR document has year 0).
+    """
+
+    meta: SourceMetadata
     body: str
     path: Path
     body_offset: int = 0
-    authors: tuple[str, ...] = ()
-    journal: str | None = None
-    volume: str | None = None
-    pages: str | None = None
-    pmid: str | None = None
-    doi: str | None = None
-    url: str | None = None
-    topics: tuple[str, ...] = ()
-    summary: str | None = None
-    verified: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
     fingerprint: str = ""
+
+    def __init__(
+        self,
+        *,
+        body: str,
+        path: Path,
+        body_offset: int = 0,
+        fingerprint: str = "",
+        meta: SourceMetadata | None = None,
+        **fields: Any,
+    ) -> None:
+        if meta is None:
+            unknown = sorted(set(fields) - set(FIELD_ORDER))
+            missing = [n for n in REQUIRED_FIELDS if n not in fields]
+            if unknown or missing:
+                raise TypeError(f"Document: unknown fields {unknown}, missing fields {missing}")
+            meta = SourceMetadata.model_construct(**fields)
+        elif fields:
+            raise TypeError("Document: give the metadata as meta= or as fields, not both")
+        for name, value in (("meta", meta), ("body", body), ("path", path),
+                            ("body_offset", body_offset), ("fingerprint", fingerprint)):  # fmt: skip
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name: str) -> Any:
+        meta = self.__dict__.get("meta")
+        if meta is None or name not in SourceMetadata.model_fields:
+            raise AttributeError(f"'Document' object has no attribute '{name}'")
+        return getattr(meta, name)
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        """The fields given a value that are neither citation nor listing fields (issue,
+        page_count, provenance, ...)."""
+        given = self.meta.model_fields_set
+        out = {name: getattr(self.meta, name) for name in EXTRA_FIELDS if name in given}
+        return {k: v for k, v in out.items() if v is not None}
 
     def source_dict(self) -> dict[str, Any]:
         """The citation fields shown with every passage."""
-        out = {name: getattr(self, name) for name in CITATION_FIELDS}
-        out["authors"] = list(self.authors)
-        return out
+        return {name: _plain(getattr(self.meta, name)) for name in CITATION_FIELDS}
 
     def metadata_dict(self) -> dict[str, Any]:
         """Everything but the body, for listings and the index."""
         out = self.source_dict()
-        out.update(
-            volume=self.volume,
-            pages=self.pages,
-            topics=list(self.topics),
-            summary=self.summary,
-            verified=list(self.verified),
-            path=str(self.path),
-            fingerprint=self.fingerprint,
-        )
+        out.update({name: _plain(getattr(self.meta, name)) for name in LISTING_FIELDS})
+        out.update(path=str(self.path), fingerprint=self.fingerprint)
         if self.extra:
             out["extra"] = self.extra
         return out
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists, for JSON."""
+    return list(value) if isinstance(value, tuple) else value
 
 
 @dataclass(frozen=True)

@@ -17,24 +17,14 @@ from typing import Any
 import yaml
 
 from ..chunk import chunk_document
-from ..corpus import (
-    ID_RE,
-    MAX_NOTE_BYTES,
-    PMID_RE,
-    note_paths,
-    parse_note,
-    parse_notes,
-)
+from ..corpus import MAX_NOTE_BYTES, note_paths, parse_note, parse_notes
 from ..errors import CorpusError, InputError
-from ..types import SOURCE_TYPES, Document
+from ..source import FIELD_ORDER, SOURCE_TYPES, field_problem
+from ..types import Document
 from .base import IngestError, Record, make_id
 from .files import MAX_SIDECAR_BYTES, expand_paths, read_file, read_sidecar, sidecar_for
 
 ADDED_DIR = "added"
-# Front-matter order of a written note.
-FIELD_ORDER = ("id", "title", "year", "source_type", "authors", "journal", "volume", "issue",
-               "pages", "pmid", "doi", "url", "topics", "summary", "verified", "page_count",
-               "provenance")  # fmt: skip
 
 
 @dataclass
@@ -53,15 +43,15 @@ class Overrides:
         return {k: v for k, v in values.items() if v not in (None, "")}
 
     def check(self) -> None:
-        """Refuse malformed values before any file is read."""
-        if self.source_type and self.source_type not in SOURCE_TYPES:
+        """Refuse malformed values before any file is read (by the rules of SourceMetadata)."""
+        if self.source_type and field_problem("source_type", self.source_type):
             raise InputError(f"--type '{self.source_type}' is not a source type",
                              f"use one of: {', '.join(SOURCE_TYPES)}")  # fmt: skip
-        if self.pmid and not PMID_RE.match(self.pmid):
+        if self.pmid and field_problem("pmid", self.pmid):
             raise InputError(f"--pmid '{self.pmid}' is not a PMID", "a PMID is 1 to 9 digits")
-        if self.doi and not self.doi.startswith("10."):
+        if self.doi and field_problem("doi", self.doi):
             raise InputError(f"--doi '{self.doi}' is not a DOI", "a DOI starts with '10.'")
-        if self.year is not None and not 1800 <= self.year <= date.today().year + 1:
+        if self.year is not None and field_problem("year", self.year):
             raise InputError(f"--year {self.year} is out of range", "give the publication year")
 
 
@@ -313,9 +303,9 @@ class CorpusStore:
         meta.setdefault("source_type", "other")
         if not meta.get("source_type"):
             meta["source_type"] = "other"
-        if meta.get("id") and not ID_RE.match(str(meta["id"])):
-            raise IngestError(label, f"id '{meta['id']}' must be a slug of a-z, 0-9 and '-'",
-                              "fix the id in the sidecar")  # fmt: skip
+        problem = field_problem("id", meta["id"]) if meta.get("id") else None
+        if problem:
+            raise IngestError(label, problem, "fix the id in the sidecar")
         return meta
 
     def _create(self, target: Path, text: str) -> None:

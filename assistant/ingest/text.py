@@ -8,8 +8,6 @@ from typing import Any
 
 from ..corpus import (
     MAX_NOTE_BYTES,
-    OPTIONAL_FIELDS,
-    REQUIRED_FIELDS,
     FrontMatterError,
     parse_front_matter,
     parse_note,
@@ -61,8 +59,8 @@ def read_markdown(path: Path, data: bytes, max_bytes: int = MAX_NOTE_BYTES) -> R
                 "; ".join(_at_line(p, path) for p in exc.problems[:3]),
                 "fix the front matter (see docs/corpus-format.md) and add it again",
             ) from exc
-        known = set(REQUIRED_FIELDS) | set(OPTIONAL_FIELDS)
-        kept = {k: v for k, v in meta.items() if k in known and k != "provenance"}
+        # the note's validated metadata; a provenance is written anew by `corpus add`
+        kept = doc.meta.model_dump(mode="json", exclude_unset=True, exclude={"provenance"})
         return Record(meta=kept, body=doc.body.lstrip("\n"), fmt="markdown",
                       source_name=path.name, sha256=sha256_hex(data))  # fmt: skip
     body = text.strip("\n") + "\n"
