@@ -5,7 +5,8 @@ A sentence encoder knows "chemoembolization" far better than "TACE": a bare "Wha
 far from every passage about it, while the corpus itself says what TACE stands for. The long
 forms are read from the chunk texts (the first letter of the abbreviation starts a word of the
 long form, and its letters appear in order), so nothing is hard-coded and a new corpus brings its
-own.
+own. Only the passages that hold the abbreviation are read (the caller finds them with BM25),
+so the cost does not grow with the corpus.
 """
 
 from __future__ import annotations
@@ -83,6 +84,15 @@ def find_definitions(texts: Iterable[str]) -> dict[str, str]:
             if found:
                 seen.setdefault(abbr, Counter())[found.lower()] += 1
     return {abbr: forms.most_common(1)[0][0] for abbr, forms in seen.items()}
+
+
+def abbreviations_in(question: str, max_words: int = 0) -> list[str]:
+    """Words of the question written like abbreviations (two capitals or more), in order; none
+    when the question has more than `max_words` words (0: no limit)."""
+    words = _WORD.findall(question)
+    if max_words and len(words) > max_words:
+        return []
+    return list(dict.fromkeys(w for w in words if sum(c.isupper() for c in w) >= 2))
 
 
 def spell_out(question: str, definitions: dict[str, str], max_words: int = 0) -> str:

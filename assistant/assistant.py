@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .acronyms import find_definitions, spell_out
+from .acronyms import abbreviations_in, find_definitions, spell_out
 from .answer import (
     ABSTAIN_MESSAGE,
     ComposerWeights,
@@ -29,7 +29,7 @@ from .lexical import tokenize
 from .lifecycle import IndexLifecycle, StageProgress, one_snapshot
 from .references import cited_ids, render
 from .rerank import diversify, rerank
-from .retrieve import retrieve
+from .retrieve import bm25_search, retrieve
 from .settings import Settings
 from .types import CITATION_FIELDS, MODES, Answer, Filters, Passage
 
@@ -53,7 +53,8 @@ class Assistant(IndexLifecycle):
     ) -> None:
         super().__init__(settings, embedder, progress)
         self._stamp: tuple[SearchIndex, dict[str, Any]] | None = None
-        self._abbreviations: tuple[SearchIndex, dict[str, str]] | None = None
+        # long forms of the abbreviations questions used, per loaded index
+        self._abbreviations: tuple[SearchIndex, dict[str, str | None]] | None = None
         # how the answer stage scores sentences (bench/tune_answer.py tries others)
         self.composer = ComposerWeights(max_words=self.settings.answer_max_words)
 
@@ -316,12 +317,26 @@ class Assistant(IndexLifecycle):
         return [dict(sources[i]) for i in dict.fromkeys(ids)]
 
     def _spell_out(self, index: SearchIndex, query: str) -> str:
-        """The query with the corpus's abbreviations followed by their long forms."""
+        """The query with the abbreviations the corpus defines followed by their long forms.
+
+        A long form is read from the passages BM25 finds for the abbreviation (at most 50), once
+        per abbreviation and loaded index.
+        """
         if self.settings.spell_out_abbreviations == "off":
             return query
+        words = abbreviations_in(query, max_words=SPELL_OUT_MAX_WORDS)
+        if not words:
+            return query
         if self._abbreviations is None or self._abbreviations[0] is not index:
-            self._abbreviations = (index, find_definitions(c.text for c in index.chunks))
-        return spell_out(query, self._abbreviations[1], max_words=SPELL_OUT_MAX_WORDS)
+            self._abbreviations = (index, {})
+        known = self._abbreviations[1]
+        for word in words:
+            if word not in known:
+                rows = bm25_search(index, tokenize(word, self.settings.bm25_stemmer), 50)
+                found = find_definitions(index.chunks[row].text for row, _ in rows)
+                known[word] = found.get(word)
+        defined = {w: meaning for w in words if (meaning := known[w])}
+        return spell_out(query, defined) if defined else query
 
     def corpus_stamp(self) -> dict[str, Any]:
         """The loaded corpus snapshot (fingerprint, newest source year, sources), computed once
