@@ -1,8 +1,8 @@
 """The gold question set: load and validate it, and split it into dev and test halves.
 
-A gold file has one JSON object a line: `{"id", "question", "answers": [regex, ...],
-"sources": [doc-id, ...], "answerable": bool, "history": [{"role", "content"}], "topic"}`;
-`answers`, `sources`, `history` and `topic` may be absent.
+A gold file has one JSON object a line, validated by the model `GoldQuestion`: `{"id",
+"question", "answers": [regex, ...], "sources": [doc-id, ...], "answerable": bool, "history":
+[{"role", "content"}], "topic"}`; `answers`, `sources`, `history` and `topic` may be absent.
 """
 
 from __future__ import annotations
@@ -11,91 +11,169 @@ import hashlib
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, NoReturn
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+)
+from pydantic_core import PydanticCustomError
 
 from .errors import InputError
 from .metrics import compile_answers
 from .settings import PROJECT_ROOT
 
 DEFAULT_GOLD = PROJECT_ROOT / "corpus" / "gold" / "questions.jsonl"
-FIELDS = {"id", "question", "answers", "sources", "answerable", "history", "topic"}
 GOLD_SPLITS = ("all", "dev", "test")
+TURN_FORM = '{"role": "user"|"assistant", "content": text}'
 
 
-@dataclass
-class GoldQuestion:
-    """One validated gold question."""
+def _fail(problem: str) -> NoReturn:
+    # the message is passed as context so that braces in a value are never formatted
+    raise PydanticCustomError("gold", "{problem}", {"problem": problem})
 
-    id: str
-    question: str
-    answerable: bool
-    answers: list[str] = field(default_factory=list)
-    sources: list[str] = field(default_factory=list)
-    history: list[dict[str, str]] = field(default_factory=list)
-    topic: str | None = None
-    line: int = 0
+
+def _text(value: Any, info: ValidationInfo) -> Any:
+    if not isinstance(value, str) or not value.strip():
+        _fail(f"'{info.field_name}' must be a non-empty string")
+    return value
+
+
+def _bool(value: Any, info: ValidationInfo) -> Any:
+    if not isinstance(value, bool):
+        _fail(f"'{info.field_name}' must be true or false")
+    return value
+
+
+def _topic(value: Any, info: ValidationInfo) -> Any:
+    if value is not None and not isinstance(value, str):
+        _fail(f"'{info.field_name}' must be a string")
+    return value
+
+
+def _string_list(value: Any, info: ValidationInfo) -> Any:
+    if not isinstance(value, list):
+        _fail(f"'{info.field_name}' must be a list of non-empty strings")
+    return value
+
+
+def _string_item(value: Any, info: ValidationInfo) -> Any:
+    # checked item by item, so that one bad item does not hide the others' problems
+    if not isinstance(value, str) or not value:
+        _fail(f"'{info.field_name}' must be a list of non-empty strings")
+    return value
+
+
+def _regex(pattern: str) -> str:
+    try:
+        re.compile(pattern, re.IGNORECASE)
+    except re.error as exc:
+        _fail(f"bad regular expression {pattern!r} in 'answers': {exc}")
+    return pattern
+
+
+def _known_source(doc_id: str, info: ValidationInfo) -> str:
+    known = (info.context or {}).get("known_sources")
+    if known is not None and doc_id not in known:
+        _fail(f"unknown source id '{doc_id}' (list ids: assistant sources)")
+    return doc_id
+
+
+def _history(value: Any, info: ValidationInfo) -> Any:
+    if not isinstance(value, list):
+        _fail("'history' must be a list of {role, content} turns")
+    bad = [
+        str(i)
+        for i, turn in enumerate(value, start=1)
+        if not isinstance(turn, dict)
+        or turn.get("role") not in ("user", "assistant")
+        or not isinstance(turn.get("content"), str)
+    ]
+    if bad:
+        turns = f"turn {bad[0]}" if len(bad) == 1 else f"turns {', '.join(bad)}"
+        _fail(f"history {turns} must be {TURN_FORM}")
+    return [dict(turn) for turn in value]
+
+
+class GoldQuestion(BaseModel):
+    """One gold question: a line of the gold file. Unknown fields are refused.
+
+    Validate a line with `GoldQuestion.model_validate(obj, context={"line": n,
+    "known_sources": ids})`: with `known_sources`, every id in `sources` must be one of them.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: Annotated[str, BeforeValidator(_text)] = Field(
+        description="Unique id of the question (decides its dev/test half)."
+    )
+    question: Annotated[str, BeforeValidator(_text)] = Field(description="The question asked.")
+    answerable: Annotated[bool, BeforeValidator(_bool)] = Field(
+        description="Whether the corpus answers it (false: the assistant should abstain)."
+    )
+    answers: Annotated[
+        list[Annotated[str, BeforeValidator(_string_item), AfterValidator(_regex)]],
+        BeforeValidator(_string_list),
+    ] = Field(
+        default_factory=list,
+        description="Case-insensitive regular expressions; one matching a passage's text "
+        "counts as the answer found.",
+    )
+    sources: Annotated[
+        list[Annotated[str, BeforeValidator(_string_item), AfterValidator(_known_source)]],
+        BeforeValidator(_string_list),
+    ] = Field(default_factory=list, description="Ids of the notes that answer it.")
+    history: Annotated[list[dict[str, str]], BeforeValidator(_history)] = Field(
+        default_factory=list,
+        description=f"Earlier turns of a follow-up, oldest first: {TURN_FORM}.",
+    )
+    topic: Annotated[str | None, BeforeValidator(_topic)] = Field(
+        default=None, description="Topic slug (for per-topic figures)."
+    )
+    _line: int = PrivateAttr(default=0)
+
+    def model_post_init(self, context: Any) -> None:
+        self._line = int((context or {}).get("line", 0))
+
+    @property
+    def line(self) -> int:
+        """The question's line in the gold file (0 when not read from one)."""
+        return self._line
 
     @property
     def patterns(self) -> list[re.Pattern[str]]:
         return compile_answers(self.answers)
 
 
-def _check_entry(obj: Any, where: str, known: set[str] | None) -> list[str]:
-    """Problems of one gold line, each prefixed with `where`."""
-    if not isinstance(obj, dict):
-        return [f"{where}: expected a JSON object, got {type(obj).__name__}"]
-    out = []
-    for name in ("id", "question", "answerable"):
-        if name not in obj:
+FIELDS = set(GoldQuestion.model_fields)
+
+
+def _problems(exc: ValidationError, where: str) -> list[str]:
+    """The errors of one gold line, each prefixed with `where` (unknown fields as one)."""
+    out: list[str] = []
+    unknown: list[str] = []
+    for err in exc.errors():
+        name = str(err["loc"][0]) if err["loc"] else ""
+        if err["type"] == "extra_forbidden":
+            unknown.append(name)
+        elif err["type"] == "missing":
             out.append(f"{where}: missing field '{name}'")
-    extra = sorted(set(obj) - FIELDS)
-    if extra:
-        out.append(
-            f"{where}: unknown field(s) {', '.join(extra)}; known: {', '.join(sorted(FIELDS))}"
+        elif err["type"] == "gold":
+            out.append(f"{where}: {err['msg']}")
+        else:
+            out.append(f"{where}: '{name}': {err['msg']}")
+    if unknown:
+        out.insert(
+            0, f"{where}: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(FIELDS))}"
         )
-    if "id" in obj and (not isinstance(obj["id"], str) or not obj["id"].strip()):
-        out.append(f"{where}: 'id' must be a non-empty string")
-    if "question" in obj and (not isinstance(obj["question"], str) or not obj["question"].strip()):
-        out.append(f"{where}: 'question' must be a non-empty string")
-    if "answerable" in obj and not isinstance(obj["answerable"], bool):
-        out.append(f"{where}: 'answerable' must be true or false")
-    if "topic" in obj and obj["topic"] is not None and not isinstance(obj["topic"], str):
-        out.append(f"{where}: 'topic' must be a string")
-    for name in ("answers", "sources"):
-        value = obj.get(name, [])
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            out.append(f"{where}: '{name}' must be a list of non-empty strings")
-    answers = obj.get("answers", [])
-    if isinstance(answers, list):
-        for pattern in answers:
-            if not isinstance(pattern, str):
-                continue
-            try:
-                re.compile(pattern, re.IGNORECASE)
-            except re.error as exc:
-                out.append(f"{where}: bad regular expression {pattern!r} in 'answers': {exc}")
-    sources = obj.get("sources", [])
-    if known is not None and isinstance(sources, list):
-        for doc_id in sources:
-            if isinstance(doc_id, str) and doc_id not in known:
-                out.append(f"{where}: unknown source id '{doc_id}' (list ids: assistant sources)")
-    history = obj.get("history", [])
-    if not isinstance(history, list):
-        out.append(f"{where}: 'history' must be a list of {{role, content}} turns")
-    else:
-        for i, turn in enumerate(history, start=1):
-            if (
-                not isinstance(turn, dict)
-                or turn.get("role") not in ("user", "assistant")
-                or not isinstance(turn.get("content"), str)
-            ):
-                out.append(
-                    f'{where}: history turn {i} must be {{"role": "user"|"assistant", '
-                    f'"content": text}}'
-                )
-    return out
+    return list(dict.fromkeys(out))
 
 
 def load_gold(path: Path, known_sources: set[str] | None = None) -> list[GoldQuestion]:
@@ -122,25 +200,23 @@ def load_gold(path: Path, known_sources: set[str] | None = None) -> list[GoldQue
         except json.JSONDecodeError as exc:
             problems.append(f"{where}: invalid JSON: {exc.msg} (column {exc.colno})")
             continue
-        found = _check_entry(obj, where, known_sources)
-        if not found and obj["id"] in seen:
-            found = [f"{where}: duplicate id '{obj['id']}' (first on line {seen[obj['id']]})"]
-        if found:
-            problems.extend(found)
+        if not isinstance(obj, dict):
+            problems.append(f"{where}: expected a JSON object, got {type(obj).__name__}")
             continue
-        seen[obj["id"]] = n
-        questions.append(
-            GoldQuestion(
-                id=obj["id"],
-                question=obj["question"],
-                answerable=obj["answerable"],
-                answers=list(obj.get("answers", [])),
-                sources=list(obj.get("sources", [])),
-                history=[dict(t) for t in obj.get("history", [])],
-                topic=obj.get("topic"),
-                line=n,
+        try:
+            question = GoldQuestion.model_validate(
+                obj, context={"line": n, "known_sources": known_sources}
             )
-        )
+        except ValidationError as exc:
+            problems.extend(_problems(exc, where))
+            continue
+        if question.id in seen:
+            problems.append(
+                f"{where}: duplicate id '{question.id}' (first on line {seen[question.id]})"
+            )
+            continue
+        seen[question.id] = n
+        questions.append(question)
     if problems:
         shown = "; ".join(problems[:5]) + (
             f"; and {len(problems) - 5} more" if len(problems) > 5 else ""

@@ -63,6 +63,43 @@ def test_unknown_sources_pass_without_a_source_list() -> None:
     assert len(load_gold(GOLD / "unknown_source.jsonl")) == 2
 
 
+def test_every_problem_of_a_line_is_reported_with_its_line(tmp_path: Path) -> None:
+    from assistant.gold import GoldQuestion
+
+    assert all(f.description for f in GoldQuestion.model_fields.values())
+    path = tmp_path / "g.jsonl"
+    path.write_text(
+        '{"id": "a", "question": "q", "answerable": true, "answers": ["(", 7, "["], '
+        '"history": [{"role": "bot", "content": "x"}, {"role": "user", "content": "y"}, 3], '
+        '"sources": ["nope", "prrt-study"]}\n'
+        '{"id": "", "question": 5, "answerable": "yes", "colour": 1}\n'
+    )
+    second = tmp_path / "second.jsonl"
+    second.write_text('{"id": "", "question": 5, "answerable": "yes", "colour": 1}\n')
+    with pytest.raises(InputError) as info:
+        load_gold(path, FIXTURE_IDS)
+    message = info.value.message
+    assert message.startswith("9 problems") and message.endswith("; and 4 more")
+    for part in (  # the first five are shown
+        "g.jsonl:1: bad regular expression '(' in 'answers'",
+        "g.jsonl:1: bad regular expression '[' in 'answers'",
+        "g.jsonl:1: 'answers' must be a list of non-empty strings",
+        'g.jsonl:1: history turns 1, 3 must be {"role": "user"|"assistant", "content": text}',
+        "g.jsonl:1: unknown source id 'nope'",
+    ):
+        assert part in message, part
+    with pytest.raises(InputError) as info:
+        load_gold(second, FIXTURE_IDS)
+    message = info.value.message
+    for part in (
+        "second.jsonl:1: unknown field(s) colour; known: answerable, answers, history, id,",
+        "second.jsonl:1: 'id' must be a non-empty string",
+        "second.jsonl:1: 'question' must be a non-empty string",
+        "second.jsonl:1: 'answerable' must be true or false",
+    ):
+        assert part in message, part
+
+
 def test_missing_gold_file() -> None:
     with pytest.raises(InputError, match="not found"):
         load_gold(GOLD / "nope.jsonl")
