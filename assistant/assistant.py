@@ -29,7 +29,7 @@ from .lexical import tokenize
 from .lifecycle import IndexLifecycle, StageProgress, one_snapshot
 from .references import cited_ids, render
 from .rerank import diversify, rerank
-from .retrieve import bm25_search, retrieve
+from .retrieve import Ranked, bm25_search, reciprocal_rank_fusion, retrieve
 from .settings import Settings
 from .types import CITATION_FIELDS, MODES, Answer, Filters, Passage
 
@@ -105,11 +105,13 @@ class Assistant(IndexLifecycle):
         filters: Filters | None = None,
         offset: int = 0,
         timings: dict[str, float] | None = None,
+        follow_up: str | None = None,
     ) -> tuple[list[Passage], np.ndarray]:
         """`search`, and the query vector (for the answer stage).
 
         No source fills more than `max_per_source` of the ranks unless the query names it; its
-        further passages move down, after the others.
+        further passages move down, after the others. `follow_up` is the clinician's own words
+        when `query` was rewritten from a follow-up (see `_focus`).
         """
         query = self.validate_question(query)
         mode = self._mode(mode)
@@ -137,6 +139,8 @@ class Assistant(IndexLifecycle):
             filters=filters,
             fusion=s.fusion,
         )
+        if follow_up and follow_up != query and s.follow_up_focus:
+            ranked = self._focus(index, ranked, follow_up, mode, filters)
         if s.max_per_source:
             named = index.named_sources(query)  # a follow-up's query carries earlier names
             ranked = diversify(ranked, index.doc_of_row, s.max_per_source, named,
@@ -175,7 +179,7 @@ class Assistant(IndexLifecycle):
         )
         timings: dict[str, float] = {}
         passages, qvec = self._search(query, k=k, mode=mode, filters=filters, offset=offset,
-                                      timings=timings)  # fmt: skip
+                                      timings=timings, follow_up=question)  # fmt: skip
         t0 = time.perf_counter()
         abstained = should_abstain(passages, self.settings.abstain_threshold)
         message = ABSTAIN_MESSAGE if abstained else None
@@ -315,6 +319,41 @@ class Assistant(IndexLifecycle):
                 f"unknown source id '{unknown[0]}'", "list the ids with: assistant sources"
             )
         return [dict(sources[i]) for i in dict.fromkeys(ids)]
+
+    def _focus(
+        self, index: SearchIndex, ranked: Ranked, follow_up: str, mode: str, filters: Filters | None
+    ) -> Ranked:
+        """A follow-up's ranking with the passages of the conversation's source moved up.
+
+        The rewritten query (follow-up plus earlier terms) finds the study being discussed, but
+        its earlier terms also pull up the passages that answered the earlier question. The
+        follow-up's own words, searched alone within the first `follow_up_focus` sources of
+        that ranking, find the passage on the new aspect ("What did those patients die of?");
+        the two rankings are fused by reciprocal rank.
+        """
+        s = self.settings
+        focus: list[str] = []
+        for row, _ in ranked:
+            doc = index.doc_of_row(row)
+            if doc not in focus:
+                focus.append(doc)
+                if len(focus) == s.follow_up_focus:
+                    break
+        alone = retrieve(
+            index,
+            mode=mode,
+            query_vector=self.query_encoder.embed_query(follow_up),
+            query_tokens=tokenize(follow_up, s.bm25_stemmer),
+            n=s.candidates,
+            candidates=s.candidates,
+            rrf_k=s.rrf_k,
+            dense_weight=s.dense_weight,
+            bm25_weight=s.bm25_weight,
+            filters=filters,
+            fusion=s.fusion,
+        )
+        within = [(row, score) for row, score in alone if index.doc_of_row(row) in focus]
+        return reciprocal_rank_fusion([ranked, within], [1.0, 1.0], s.rrf_k)
 
     def _spell_out(self, index: SearchIndex, query: str) -> str:
         """The query with the abbreviations the corpus defines followed by their long forms.

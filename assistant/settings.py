@@ -130,6 +130,17 @@ class Settings(BaseSettings):
         description="Snowball stemmer language for BM25 tokens (PyStemmer), or empty for none.",
     )
 
+    follow_up_focus: int = Field(
+        default=1,
+        ge=0,
+        le=20,
+        description=(
+            "For a follow-up question, the passages of this many leading sources of the "
+            "rewritten query's ranking are ranked again by the follow-up's own words, and the "
+            "two rankings fused (0: off). Chosen on the dev half of the gold set "
+            "(docs/evaluation.md, 'Follow-ups')."
+        ),
+    )
     spell_out_abbreviations: str = Field(
         default="dense",
         pattern="^(off|dense|both)$",
