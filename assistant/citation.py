@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .source import SourceRecord
+
 
 def short_authors(authors: Any, title: str | None = None) -> str:
     """'Rinke A et al.' style first-author label; the title's first words when no authors."""
@@ -16,7 +18,7 @@ def short_authors(authors: Any, title: str | None = None) -> str:
     return first if len(authors) == 1 else f"{first} et al."
 
 
-def identifier(source: dict[str, Any]) -> str:
+def identifier(source: SourceRecord) -> str:
     """PMID and/or DOI as one label."""
     parts = []
     if source.get("pmid"):
@@ -26,7 +28,7 @@ def identifier(source: dict[str, Any]) -> str:
     return "; ".join(parts) or "—"
 
 
-def citation(source: dict[str, Any]) -> str:
+def citation(source: SourceRecord) -> str:
     """A full reference: authors, title, journal year;volume:pages, identifiers, URL."""
     authors = ", ".join(source.get("authors") or []).rstrip(".") or "Anonymous"
     text = f"{authors}. {str(source.get('title', '')).rstrip('.')}."

@@ -10,7 +10,7 @@ left out of RIS, which has no way to say it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import bibtexparser
@@ -19,6 +19,7 @@ from bibtexparser import model
 from pylatexenc.latexencode import unicode_to_latex
 
 from .errors import InputError
+from .source import SourceRecord
 
 FORMATS: tuple[str, ...] = ("ris", "bibtex")
 MEDIA_TYPES: dict[str, str] = {
@@ -74,7 +75,7 @@ def _pages(pages: Any) -> tuple[str | None, str | None]:
     return (first.strip() or None), (last.strip() or None) if sep else None
 
 
-def _has(source: Mapping[str, Any], key: str) -> bool:
+def _has(source: SourceRecord, key: str) -> bool:
     value = source.get(key)
     return value is not None and str(value).strip() != ""
 
@@ -87,7 +88,7 @@ class _RisWriter(rispy.RisWriter):
         return ""
 
 
-def ris_record(source: Mapping[str, Any]) -> dict[str, Any]:
+def ris_record(source: SourceRecord) -> dict[str, Any]:
     """One source as a rispy record (tag names as rispy's keys); absent fields are omitted."""
     kind = RIS_TYPES.get(str(source.get("source_type")))
     if kind is None:
@@ -121,7 +122,7 @@ def ris_record(source: Mapping[str, Any]) -> dict[str, Any]:
     return record
 
 
-def to_ris(sources: Sequence[Mapping[str, Any]]) -> str:
+def to_ris(sources: Sequence[SourceRecord]) -> str:
     """The sources as one RIS file (empty string for no sources)."""
     if not sources:
         return ""
@@ -133,7 +134,7 @@ def _latex(text: Any) -> str:
     return unicode_to_latex(str(text).strip(), unknown_char_policy="keep")
 
 
-def bibtex_entry(source: Mapping[str, Any]) -> model.Entry:
+def bibtex_entry(source: SourceRecord) -> model.Entry:
     """One source as a bibtexparser Entry keyed by the source id; absent fields are omitted.
 
     Text fields are LaTeX-encoded (`Müller` -> `M\\"uller`); doi, url and pmid are written as
@@ -167,7 +168,7 @@ def bibtex_entry(source: Mapping[str, Any]) -> model.Entry:
     return model.Entry(kind, str(source.get("id") or "source"), fields)
 
 
-def to_bibtex(sources: Sequence[Mapping[str, Any]]) -> str:
+def to_bibtex(sources: Sequence[SourceRecord]) -> str:
     """The sources as one BibTeX file (empty string for no sources)."""
     if not sources:
         return ""
@@ -177,7 +178,7 @@ def to_bibtex(sources: Sequence[Mapping[str, Any]]) -> str:
     return bibtexparser.write_string(library)
 
 
-def export(sources: Sequence[Mapping[str, Any]], fmt: str) -> str:
+def export(sources: Sequence[SourceRecord], fmt: str) -> str:
     """The sources in `fmt` ('ris' or 'bibtex')."""
     return to_ris(sources) if check_format(fmt) == "ris" else to_bibtex(sources)
 

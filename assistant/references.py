@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+
+from .source import SourceRecord
 
 ID_RE = re.compile(r"`?\b([a-z0-9]+(?:-[a-z0-9]+)+)\b`?")
 
 
-def short_label(meta: Mapping[str, Any]) -> str:
+def short_label(meta: SourceRecord) -> str:
     """'Surname YEAR' from the first author, 'Title' (shortened) without authors."""
     authors = meta.get("authors") or []
     year = meta.get("year")
@@ -36,7 +37,7 @@ def short_label(meta: Mapping[str, Any]) -> str:
     return head
 
 
-def source_labels(sources: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+def source_labels(sources: Mapping[str, SourceRecord]) -> dict[str, str]:
     """id -> label for every source; labels shared by several sources get a, b, c suffixes."""
     base = {doc_id: short_label(meta) for doc_id, meta in sources.items()}
     groups: dict[str, list[str]] = {}
@@ -112,7 +113,7 @@ GENERIC_NAMES = frozenset(
 )
 
 
-def source_names(meta: Mapping[str, Any]) -> frozenset[str]:
+def source_names(meta: SourceRecord) -> frozenset[str]:
     """Lower-case words a question may use to name this source: the first author's surname and
     trial names (words of the id written in capitals in the title or summary, e.g. PROMID)."""
     names: set[str] = set()

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Mapping
 from datetime import date
-from typing import Annotated, Any, Literal, NoReturn, get_args
+from typing import Annotated, Any, Literal, NoReturn, TypeAlias, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
@@ -209,6 +210,9 @@ EXTRA_FIELDS: tuple[str, ...] = tuple(
     n for n in FIELD_ORDER if n not in CITATION_FIELDS and n not in LISTING_FIELDS
 )
 assert set(CITATION_FIELDS) | set(LISTING_FIELDS) <= set(FIELD_ORDER)
+# A source as a plain mapping of these fields by name: `Document.metadata_dict()`, the index's
+# `sources`, a passage's `source`; what citations, exports and labels read.
+SourceRecord: TypeAlias = Mapping[str, Any]
 
 
 # ------------------------------------------------------------------------- validation
