@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -40,35 +40,24 @@ def _fail(problem: str) -> NoReturn:
     raise PydanticCustomError("gold", "{problem}", {"problem": problem})
 
 
-def _text(value: Any, info: ValidationInfo) -> Any:
-    if not isinstance(value, str) or not value.strip():
-        _fail(f"'{info.field_name}' must be a non-empty string")
-    return value
+def _must(test: Callable[[Any], bool], wanted: str) -> BeforeValidator:
+    """A check refusing a value that fails `test` with "'<field>' must be <wanted>"."""
+
+    def check(value: Any, info: ValidationInfo) -> Any:
+        if not test(value):
+            _fail(f"'{info.field_name}' must be {wanted}")
+        return value
+
+    return BeforeValidator(check)
 
 
-def _bool(value: Any, info: ValidationInfo) -> Any:
-    if not isinstance(value, bool):
-        _fail(f"'{info.field_name}' must be true or false")
-    return value
-
-
-def _topic(value: Any, info: ValidationInfo) -> Any:
-    if value is not None and not isinstance(value, str):
-        _fail(f"'{info.field_name}' must be a string")
-    return value
-
-
-def _string_list(value: Any, info: ValidationInfo) -> Any:
-    if not isinstance(value, list):
-        _fail(f"'{info.field_name}' must be a list of non-empty strings")
-    return value
-
-
-def _string_item(value: Any, info: ValidationInfo) -> Any:
-    # checked item by item, so that one bad item does not hide the others' problems
-    if not isinstance(value, str) or not value:
-        _fail(f"'{info.field_name}' must be a list of non-empty strings")
-    return value
+NON_EMPTY = _must(lambda v: isinstance(v, str) and bool(v.strip()), "a non-empty string")
+TRUE_OR_FALSE = _must(lambda v: isinstance(v, bool), "true or false")
+TEXT_OR_NULL = _must(lambda v: v is None or isinstance(v, str), "a string")
+STRINGS = "a list of non-empty strings"
+# the list, then each item: one bad item does not hide the other items' problems
+STRING_LIST = _must(lambda v: isinstance(v, list), STRINGS)
+STRING_ITEM = _must(lambda v: isinstance(v, str) and bool(v), STRINGS)
 
 
 def _regex(pattern: str) -> str:
@@ -111,30 +100,30 @@ class GoldQuestion(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: Annotated[str, BeforeValidator(_text)] = Field(
+    id: Annotated[str, NON_EMPTY] = Field(
         description="Unique id of the question (decides its dev/test half)."
     )
-    question: Annotated[str, BeforeValidator(_text)] = Field(description="The question asked.")
-    answerable: Annotated[bool, BeforeValidator(_bool)] = Field(
+    question: Annotated[str, NON_EMPTY] = Field(description="The question asked.")
+    answerable: Annotated[bool, TRUE_OR_FALSE] = Field(
         description="Whether the corpus answers it (false: the assistant should abstain)."
     )
     answers: Annotated[
-        list[Annotated[str, BeforeValidator(_string_item), AfterValidator(_regex)]],
-        BeforeValidator(_string_list),
+        list[Annotated[str, STRING_ITEM, AfterValidator(_regex)]],
+        STRING_LIST,
     ] = Field(
         default_factory=list,
         description="Case-insensitive regular expressions; one matching a passage's text "
         "counts as the answer found.",
     )
     sources: Annotated[
-        list[Annotated[str, BeforeValidator(_string_item), AfterValidator(_known_source)]],
-        BeforeValidator(_string_list),
+        list[Annotated[str, STRING_ITEM, AfterValidator(_known_source)]],
+        STRING_LIST,
     ] = Field(default_factory=list, description="Ids of the notes that answer it.")
     history: Annotated[list[dict[str, str]], BeforeValidator(_history)] = Field(
         default_factory=list,
         description=f"Earlier turns of a follow-up, oldest first: {TURN_FORM}.",
     )
-    topic: Annotated[str | None, BeforeValidator(_topic)] = Field(
+    topic: Annotated[str | None, TEXT_OR_NULL] = Field(
         default=None, description="Topic slug (for per-topic figures)."
     )
     _line: int = PrivateAttr(default=0)
