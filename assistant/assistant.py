@@ -28,9 +28,10 @@ from .index import SearchIndex, index_backend
 from .lexical import tokenize
 from .lifecycle import IndexLifecycle, StageProgress, one_snapshot
 from .references import cited_ids, render
-from .rerank import diversify, rerank
+from .rerank import diversify
 from .retrieve import Ranked, bm25_search, reciprocal_rank_fusion, retrieve
 from .settings import Settings
+from .similarity import with_similarity
 from .types import CITATION_FIELDS, MODES, Answer, Filters, Passage
 
 __all__ = ["Assistant", "StageProgress", "one_snapshot"]
@@ -147,7 +148,7 @@ class Assistant(IndexLifecycle):
                                s.diversity_keep_above)  # fmt: skip
         ranked = ranked[offset : offset + k]
         t2 = time.perf_counter()
-        passages = rerank(index, ranked, qvec, offset=offset)
+        passages = with_similarity(index, ranked, qvec, offset=offset)
         for p in passages:
             p.source["label"] = index.labels.get(p.chunk.doc_id)
             p.cites = cited_ids(p.chunk.text, index.labels)
