@@ -19,6 +19,7 @@ from .source import (
 __all__ = ["CITATION_FIELDS", "MODES", "SOURCE_TYPES", "Answer", "Chunk", "Document", "Filters"]
 
 MODES: tuple[str, ...] = ("hybrid", "dense", "bm25")
+_META_FIELDS = frozenset(FIELD_ORDER)
 
 
 @dataclass(frozen=True, init=False)
@@ -59,10 +60,11 @@ class Document:
             object.__setattr__(self, name, value)
 
     def __getattr__(self, name: str) -> Any:
+        # called only for names the dataclass does not have: the metadata fields
         meta = self.__dict__.get("meta")
-        if meta is None or name not in SourceMetadata.model_fields:
+        if meta is None or name not in _META_FIELDS:
             raise AttributeError(f"'Document' object has no attribute '{name}'")
-        return getattr(meta, name)
+        return meta.__dict__[name]
 
     @property
     def extra(self) -> dict[str, Any]:

@@ -30,8 +30,9 @@ class IngestError(AssistantError):
 class Record:
     """One document read from an input, before it is written to the corpus.
 
-    `meta` holds note front-matter fields (title, year, source_type, authors, ...); `body` is
-    Markdown (PDF page boundaries as `<!-- page: N -->` lines).
+    `meta` holds note front-matter fields by name (those of `source.SourceMetadata`: title,
+    year, source_type, authors, ...), checked when the note is written; `body` is Markdown (PDF
+    page boundaries as `<!-- page: N -->` lines).
     """
 
     meta: dict[str, Any]
