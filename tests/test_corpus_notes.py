@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.corpus import PMID_RE, load_corpus
+from assistant.corpus import load_corpus
 from assistant.coverage import (
     AFTER_COLUMN,
     TOPICS,
@@ -14,7 +14,7 @@ from assistant.coverage import (
     parse_coverage_table,
 )
 from assistant.currency import REVIEW_YEAR
-from assistant.types import SOURCE_TYPES
+from assistant.source import PMID_RE, SOURCE_TYPES
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 REQUIRED_SECTIONS = ("Key findings", "Limitations", "Implications for liver metastases")
