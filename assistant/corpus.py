@@ -12,14 +12,7 @@ import yaml
 from pydantic import ValidationError
 
 from .errors import AssistantError, CorpusError
-from .source import (  # noqa: F401 - ingest/files.py and ingest/pubmed.py read some from here
-    OPTIONAL_FIELDS,
-    PMID_RE,
-    REQUIRED_FIELDS,
-    is_scalar,
-    problems_of,
-    validate_metadata,
-)
+from .source import problems_of, validate_metadata
 from .types import Document
 
 # Folders under the corpus that hold something other than notes.

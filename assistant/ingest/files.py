@@ -8,7 +8,8 @@ from typing import Any
 
 import yaml
 
-from ..corpus import MAX_NOTE_BYTES, OPTIONAL_FIELDS, REQUIRED_FIELDS, escapes, is_scalar, load_yaml
+from ..corpus import MAX_NOTE_BYTES, escapes, load_yaml
+from ..source import OPTIONAL_FIELDS, REQUIRED_FIELDS, is_scalar
 from .base import IngestError, Record, parse_xml
 
 SUFFIX_FORMATS = {".pdf": "pdf", ".xml": "xml", ".nxml": "xml", ".md": "markdown",

@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..corpus import PMID_RE
 from ..errors import AssistantError, InputError
+from ..source import PMID_RE
 from .base import IngestError, Record, clean_space, first_year, parse_xml, sha256_hex, text_of
 
 # Publication types, strongest evidence label first: the first one present wins.
