@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..citation_export import FORMATS
 from ..currency import REVIEW_YEAR
+from ..source import FIRST_YEAR, SourceType
 from ..types import CITATION_FIELDS, MODES, SOURCE_TYPES, Filters
 
 API_KEY_HEADER = "X-API-Key"
@@ -19,7 +20,6 @@ HARD_MAX_QUESTION_CHARS = 100000  # the schema's bound; the configured limit is 
 HIDDEN_SOURCE_FIELDS = ("path", "fingerprint")  # server-side details never sent to clients
 
 Mode = Literal["hybrid", "dense", "bm25"]
-SourceType = Literal[SOURCE_TYPES]  # type: ignore[valid-type]
 assert set(Mode.__args__) == set(MODES)  # type: ignore[attr-defined]
 
 
@@ -37,10 +37,10 @@ class FiltersIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     year_min: int | None = Field(
-        default=None, ge=1800, le=2200, description="Earliest publication year."
+        default=None, ge=FIRST_YEAR, le=2200, description="Earliest publication year."
     )
     year_max: int | None = Field(
-        default=None, ge=1800, le=2200, description="Latest publication year."
+        default=None, ge=FIRST_YEAR, le=2200, description="Latest publication year."
     )
     source_types: list[SourceType] = Field(
         default_factory=list,
