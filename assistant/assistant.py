@@ -127,6 +127,7 @@ class Assistant(IndexLifecycle):
             bm25_weight=s.bm25_weight,
             filters=filters,
             fusion=s.fusion,
+            store=self.store,
         )
         if s.max_per_source:
             named = index.named_sources(query)  # a follow-up's query carries earlier names

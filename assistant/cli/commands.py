@@ -35,11 +35,21 @@ def index_cmd(
     settings: Settings,
     force: Annotated[bool, typer.Option("--force", help="Re-embed everything.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            flag_value="local",
+            metavar="[ADDRESS]",
+            help="Embed on Ray: alone, a Ray started on this machine; with an address (e.g. "
+            "auto, ray://head:10001), that cluster. Needs the scale extra (docs/scale.md).",
+        ),
+    ] = None,
 ) -> None:
     """Build or update the index (only new or changed sources are re-embedded)."""
     with progress_display(not json_out) as progress:
         assistant = Assistant(settings, progress=progress)
-        report = assistant.build(force=force)
+        report = assistant.build(force=force, ray=ray)
     print_warnings(assistant.warnings)
     if json_out:
         print(json.dumps(report.to_dict()))
