@@ -39,7 +39,6 @@ def index_cmd(
         str | None,
         typer.Option(
             "--ray",
-            flag_value="local",
             metavar="[ADDRESS]",
             help="Embed on Ray: alone, a Ray started on this machine; with an address (e.g. "
             "auto, ray://head:10001), that cluster. Needs the scale extra (docs/scale.md).",
