@@ -31,6 +31,10 @@ class Store(Protocol):
         """Connect now, so bad settings fail before any work (one line naming the setting)."""
         ...
 
+    def close(self) -> None:
+        """Let go of connections (and, for Milvus Lite, of its file)."""
+        ...
+
     def dense_search(
         self, index: SearchIndex, query_vector: np.ndarray, n: int, filters: Filters | None
     ) -> Ranked:

@@ -32,6 +32,9 @@ class LocalStore:
     def open(self) -> None:
         return None  # nothing to connect to
 
+    def close(self) -> None:
+        return None
+
     def allowed(self, index: SearchIndex, filters: Filters | None) -> np.ndarray | None:
         from ..retrieve import allowed_rows
 

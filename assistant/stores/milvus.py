@@ -19,6 +19,7 @@ import re
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -139,6 +140,12 @@ class MilvusStore:
                 f"TLS with Milvus at {self.uri} failed: {text}",
                 "check ASSISTANT_MILVUS_TLS_CA / _CERT / _KEY / _SERVER_NAME",
             )
+        if "lock" in low or _lite_locked(self.uri):
+            return AssistantError(
+                f"the Milvus Lite file {self.uri} is in use by another process: {text}",
+                "a Milvus Lite file serves one process at a time: stop the other one, or point "
+                "ASSISTANT_MILVUS_URI at a Milvus server (http://host:19530) for several",
+            )
         return AssistantError(
             f"cannot reach Milvus at {self.uri}: {text}",
             "check ASSISTANT_MILVUS_URI (a writable local file for Milvus Lite, or "
@@ -146,9 +153,15 @@ class MilvusStore:
         )
 
     def close(self) -> None:
+        """Close the client; for Milvus Lite also stop its in-process server, which frees the
+        file for another process (every store of this process on that file is closed with it)."""
         with self._lock:
             if self._client is not None:
                 self._client.close()
+                if "://" not in self.uri:
+                    from milvus_lite.server_manager import server_manager_instance
+
+                    server_manager_instance.release_server(self.uri)
             self._client = None
             self._loaded.clear()
 
@@ -516,6 +529,22 @@ class MilvusStore:
         fields = ["row", "chunk_id", "doc_id", "year", "source_type"]
         for batch in self._row_batches(name, range(len(index.chunks)), fields):
             yield from batch
+
+
+def _lite_locked(uri: str) -> bool:
+    """Whether another process holds the Milvus Lite data folder `uri` (its LOCK file)."""
+    import fcntl
+
+    lock = Path(uri) / "LOCK"
+    if "://" in uri or not lock.is_file():
+        return False
+    try:
+        with lock.open("a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fh, fcntl.LOCK_UN)
+    except OSError:
+        return True
+    return False
 
 
 def _vectors_of(index: SearchIndex, rows: Sequence[int]) -> np.ndarray:
