@@ -20,6 +20,7 @@ from _common import ROOT, corpus_chunks, machine
 
 from assistant import Settings
 from assistant.embed import load_embedder
+from assistant.lexical import tokenize
 from assistant.ray_embed import RayEmbedder, start_ray
 from assistant.sentences import answer_units
 
@@ -57,6 +58,10 @@ def main() -> None:
         "backend": args.backend,
         "chunks": len(texts),
         "mean_words_per_chunk": round(words, 1),
+        # what the Milvus store keeps per chunk as BM25 text (docs/scale.md, capacity)
+        "mean_bm25_text_bytes": round(
+            float(np.mean([len(" ".join(tokenize(t)).encode()) for t in texts])), 1
+        ),
         "sentences": len(sentences),
         "local_1_thread_chunks_per_s": round(len(texts) / (t1 - t0), 2),
         "local_1_thread_sentences_per_s": round(len(sentences) / (t2 - t1), 2),

@@ -68,11 +68,16 @@ def test_update_copies_unchanged_sources_and_switches_the_alias(
     assert store.last_publish["copied_rows"] == len(index.chunks) - prrt
     second = store.collection_of(index)
     assert second != first
-    assert store.live_collection() == second and store.collections() == [second]  # old dropped
+    # the replaced collection stays for readers still on the previous snapshot, one build long
+    assert store.live_collection() == second and store.collections() == [first, second]
     rows = sorted((e["row"], e["chunk_id"]) for e in store.rows(index))
     assert rows == [(i, c.id) for i, c in enumerate(index.chunks)]
     hits = store.lexical_search(index, ["quokka"], 3, None)
     assert hits and index.doc_of_row(hits[0][0]) == "prrt-study"
+    note.write_text(note.read_text(encoding="utf-8") + "\nA wombat note too.\n")
+    milvus_assistant.build()
+    third = store.collection_of(milvus_assistant.index)
+    assert store.collections() == [second, third]  # the first is dropped now
 
 
 def test_interrupted_update_leaves_queries_on_the_old_data(
@@ -98,14 +103,17 @@ def test_interrupted_update_leaves_queries_on_the_old_data(
         milvus_assistant.build()
     assert len(calls) == 2  # the unchanged rows were copied into the new collection
     monkeypatch.undo()
-    assert store.live_collection() == live and len(store.collections()) == 2  # orphan left
+    assert store.live_collection() == live
+    orphans = [c for c in store.collections() if c != live]
+    assert len(orphans) == 1  # the half-written collection is left, unused
     fresh = Assistant(milvus_settings.model_copy(update={"auto_rebuild": False}),
                       embedder=FakeEmbedder())  # fmt: skip
     fresh.load(rebuild=False)
     assert _answers(fresh) == before  # the old collection, the old snapshot
     assert "octreotide-trial" in {c.doc_id for c in fresh.index.chunks}
     milvus_assistant.build()  # the next build drops the orphan
-    assert store.collections() == [store.live_collection()]
+    assert orphans[0] not in store.collections()
+    assert store.collections() == [live, store.live_collection()]
     assert "octreotide-trial" not in {c.doc_id for c in milvus_assistant.index.chunks}
 
 

@@ -9,7 +9,8 @@ Each build writes a new collection `<alias>__<time>`: rows of unchanged sources 
 the live collection (not embedded again), rows of added and changed sources are inserted,
 removed sources are left out. The snapshot saved after it names the new collection, and only
 then is the alias switched and the old collection dropped, so queries never see a half-written
-collection; a build that stops half-way leaves an orphan that the next build drops.
+collection (it is dropped one build later: a server that has not reloaded yet still reads it);
+a build that stops half-way leaves an orphan that the next build drops.
 """
 
 from __future__ import annotations
@@ -442,16 +443,20 @@ class MilvusStore:
         return self.describe() | {"collection": name}
 
     def activate(self, index: SearchIndex) -> None:
-        """Point the alias at the snapshot's collection, then drop the collections it replaced."""
+        """Point the alias at the snapshot's collection, then drop the older collections.
+
+        The collection the alias pointed at until now is kept until the next build, as the
+        previous local snapshot is: a server that has not yet reloaded still answers from it.
+        """
         name = self.collection_of(index)
         c = self.client
         try:
-            aliases = c.list_aliases().get("aliases", [])
-            if self.alias in aliases:
+            replaced = self.live_collection()
+            if replaced is not None:
                 c.alter_alias(name, self.alias)
             else:
                 c.create_alias(name, self.alias)
-            self._drop_orphans(keep={name})
+            self._drop_orphans(keep={name, replaced or name})
         except Exception as exc:  # noqa: BLE001
             raise self.config_error(exc) from exc
 
