@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,10 +25,11 @@ def milvus_settings(settings: Settings) -> Settings:
 
 
 @pytest.fixture
-def milvus_assistant(milvus_settings: Settings) -> Assistant:
+def milvus_assistant(milvus_settings: Settings) -> Iterator[Assistant]:
     assistant = Assistant(milvus_settings, embedder=FakeEmbedder())
     assistant.load()
-    return assistant
+    yield assistant
+    assistant.store.close()  # stops this test's in-process Milvus Lite server
 
 
 def _store(assistant: Assistant) -> MilvusStore:

@@ -3,6 +3,7 @@ in a temporary folder; `pymilvus` and `milvus-lite` come with the `scale` extra)
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -31,12 +32,13 @@ Zebrafish xenograft quokka model of hepatic tumour spread.
 
 
 @pytest.fixture(params=STORES)
-def store_assistant(request: pytest.FixtureRequest, settings: Settings) -> Assistant:
+def store_assistant(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Assistant]:
     """An Assistant over the fixture corpus, index built into the store under test."""
     s = settings.model_copy(update={"store": request.param})
     assistant = Assistant(s, embedder=FakeEmbedder())
     assistant.load()
-    return assistant
+    yield assistant
+    assistant.store.close()  # for Milvus Lite: stops this test's in-process server
 
 
 def _rows(assistant: Assistant) -> list[int]:

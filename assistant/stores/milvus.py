@@ -89,6 +89,7 @@ class MilvusStore:
         self._client: Any = None
         self._loaded: set[str] = set()
         self._lock = threading.RLock()
+        self.last_publish: dict[str, Any] = {}  # what the last `publish` wrote
 
     # ------------------------------------------------------------------ connection
     @property
