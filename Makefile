@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+SCALE_STAMP := $(VENV)/.installed-scale
 
 .PHONY: chat test test-fast lint format index browser clean
 
@@ -12,6 +13,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+# the `scale` extra (Milvus Lite, Ray Data; docs/scale.md): the tests need it, `chat` does not
+$(SCALE_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,scale]'
+	touch $(SCALE_STAMP)
 
 chat: $(STAMP)
 	$(VENV)/bin/assistant chat
@@ -26,11 +32,11 @@ browser:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 # everything, what CI runs: unit tests, the real model, live servers, headless Chromium
-test: $(STAMP) browser
+test: $(SCALE_STAMP) browser
 	$(PY) -m pytest -q
 
 # the unit tier: fake embedder, no processes, no browser (well under a minute)
-test-fast: $(STAMP)
+test-fast: $(SCALE_STAMP)
 	$(PY) -m pytest -q -m "not slow and not browser" -n 2
 
 lint: $(STAMP)

@@ -29,7 +29,7 @@ from .lexical import tokenize
 from .lifecycle import IndexLifecycle, StageProgress, one_snapshot
 from .references import cited_ids, render
 from .rerank import diversify
-from .retrieve import Ranked, bm25_search, reciprocal_rank_fusion, retrieve
+from .retrieve import Ranked, reciprocal_rank_fusion, retrieve
 from .settings import Settings
 from .similarity import with_similarity
 from .types import CITATION_FIELDS, MODES, Answer, Filters, Passage
@@ -139,6 +139,7 @@ class Assistant(IndexLifecycle):
             bm25_weight=s.bm25_weight,
             filters=filters,
             fusion=s.fusion,
+            store=self.store,
         )
         if follow_up and follow_up != query and s.follow_up_focus:
             ranked = self._focus(index, ranked, follow_up, mode, filters)
@@ -352,6 +353,7 @@ class Assistant(IndexLifecycle):
             bm25_weight=s.bm25_weight,
             filters=filters,
             fusion=s.fusion,
+            store=self.store,
         )
         within = [(row, score) for row, score in alone if index.doc_of_row(row) in focus]
         return reciprocal_rank_fusion([ranked, within], [1.0, 1.0], s.rrf_k)
@@ -372,7 +374,8 @@ class Assistant(IndexLifecycle):
         known = self._abbreviations[1]
         for word in words:
             if word not in known:
-                rows = bm25_search(index, tokenize(word, self.settings.bm25_stemmer), 50)
+                tokens = tokenize(word, self.settings.bm25_stemmer)
+                rows = self.store.lexical_search(index, tokens, 50, None)
                 found = find_definitions(index.chunks[row].text for row, _ in rows)
                 known[word] = found.get(word)
         defined = {w: meaning for w in words if (meaning := known[w])}

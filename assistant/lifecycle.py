@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from .chunk import chunk_documents
 from .corpus import combined_fingerprint, corpus_fingerprints, load_corpus
 from .embed import Embedder, QueryBatcher, describe_model, embedder_backend, load_embedder
-from .errors import AssistantError
+from .errors import AssistantError, IndexStateError
 from .index import (
     BuildReport,
     SearchIndex,
@@ -29,6 +29,7 @@ from .index import (
     stale_reason,
 )
 from .settings import Settings
+from .stores import Store, open_store
 
 StageProgress = Callable[[str, int, int], None]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -64,6 +65,15 @@ class IndexLifecycle:
         self.progress = progress
         self.warnings: list[str] = []
         self.last_build: BuildReport | None = None
+        self._store: Store | None = None
+
+    @property
+    def store(self) -> Store:
+        """Where the chunks are searched (settings `store`; the local files by default)."""
+        with self._lock:
+            if self._store is None:
+                self._store = open_store(self.settings)
+            return self._store
 
     @property
     def embedder(self) -> Embedder:
@@ -144,6 +154,7 @@ class IndexLifecycle:
             check_model(index.manifest, name, fingerprint, s.index_dir)
             check_backend(index.manifest, embedder_backend(self.embedder), s.index_dir)
             check_dimension(index.manifest, self.embedder.dimension, s.index_dir)
+            self.store.check(index)
             self._index = index
             return {"reloaded": True, **self.snapshot_info(index)}
 
@@ -172,6 +183,7 @@ class IndexLifecycle:
         """
         s = self.settings
         auto = s.auto_rebuild if rebuild is None else rebuild
+        self.store.open()
         with self._lock:
             manifest = read_manifest(s.index_dir)
             if manifest is None:
@@ -194,6 +206,14 @@ class IndexLifecycle:
             reason = stale_reason(
                 manifest, combined_fingerprint(files), s.chunker_config(), s.bm25_stemmer
             )
+            store_reason = self.store.stale_reason(manifest)
+            if store_reason and not reason:
+                if not auto:
+                    raise IndexStateError(
+                        f"{store_reason} (ASSISTANT_STORE={s.store})",
+                        f"publish it: assistant index --index {s.index_dir}",
+                    )
+                reason = store_reason
             index = load_index(s.index_dir)
             if reason and auto:
                 self._index = index
@@ -205,12 +225,19 @@ class IndexLifecycle:
                     )
                 self._index = index
             check_dimension(self.index.manifest, self.embedder.dimension, s.index_dir)
+            self.store.check(self.index)
             return self.index
 
-    def build(self, force: bool = False) -> BuildReport:
-        """(Re)build the index from the corpus, re-embedding only new or changed documents."""
+    def build(self, force: bool = False, ray: str | None = None) -> BuildReport:
+        """(Re)build the index from the corpus, re-embedding only new or changed documents.
+
+        `ray` embeds on Ray ("" or "local": a Ray started here, else the cluster address);
+        the selected store gets the new snapshot's rows before the snapshot is saved, and makes
+        them live after (`Store.publish`, `Store.activate`).
+        """
         s = self.settings
         started = time.perf_counter()
+        self.store.open()
         with self._lock:
             self._report("load-corpus", 0, 1)
             docs, warnings = load_corpus(s.corpus_dir, max_bytes=s.max_note_bytes)
@@ -227,10 +254,15 @@ class IndexLifecycle:
                         previous = load_index(s.index_dir)
                     except AssistantError:
                         previous = None
+            embedder = self.embedder
+            if ray is not None:
+                from .ray_embed import RayEmbedder
+
+                embedder = RayEmbedder(embedder, s, address=ray)
             index, changes, reused = build_index(
                 docs,
                 chunks,
-                self.embedder,
+                embedder,
                 chunker=s.chunker_config(),
                 bm25_stemmer=s.bm25_stemmer,
                 corpus_files=files,
@@ -239,9 +271,13 @@ class IndexLifecycle:
                 progress=self.progress,
                 corpus_root=s.corpus_dir,
             )
+            self._report("store", 0, 1)
+            index.manifest["store"] = self.store.publish(index, previous, changes)
+            self._report("store", 1, 1)
             seconds = time.perf_counter() - started
             index.manifest["build_seconds"] = round(seconds, 3)
             save_index(index, s.index_dir)
+            self.store.activate(index)
             self._index = index
             self.last_build = BuildReport(
                 documents=len(docs),

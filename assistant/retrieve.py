@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .index import SearchIndex
 from .types import Filters
+
+if TYPE_CHECKING:
+    from .stores import Store
 
 Ranked = list[tuple[int, float]]  # (chunk row, score), best first
 
@@ -100,8 +104,13 @@ def retrieve(
     bm25_weight: float = 1.0,
     filters: Filters | None = None,
     fusion: str = "score",
+    store: Store | None = None,
 ) -> Ranked:
-    """The best `n` chunk rows for a query in the given mode."""
+    """The best `n` chunk rows for a query in the given mode, searched in `store` (default:
+    the local FAISS + bm25s files of the snapshot)."""
+    if store is not None and store.kind != "local":
+        return _retrieve_in(store, index, mode, query_vector, query_tokens, n, candidates,
+                            rrf_k, dense_weight, bm25_weight, filters, fusion)  # fmt: skip
     allowed = allowed_rows(index, filters)
     if mode == "dense":
         assert query_vector is not None
@@ -112,10 +121,57 @@ def retrieve(
     depth = max(candidates, n)
     dense = dense_search(index, query_vector, depth, allowed)
     lexical = bm25_search(index, query_tokens, depth, allowed)
+    return _fuse(index, dense, lexical, query_tokens, n, fusion, dense_weight, bm25_weight, rrf_k)
+
+
+def _fuse(
+    index: SearchIndex,
+    dense: Ranked,
+    lexical: Ranked,
+    query_tokens: Sequence[str],
+    n: int,
+    fusion: str,
+    dense_weight: float,
+    bm25_weight: float,
+    rrf_k: float,
+) -> Ranked:
     if fusion == "score":
         return score_fusion([dense, lexical], [dense_weight, bm25_weight])[:n]
     if fusion == "adaptive":
         from .fusion import adaptive_fusion
 
-        return adaptive_fusion(dense, lexical, query_tokens, index.idf, index.n_docs_lexical)[:n]
+        n_docs = max(1, len(index.chunks))
+        return adaptive_fusion(dense, lexical, query_tokens, index.idf, n_docs)[:n]
     return reciprocal_rank_fusion([dense, lexical], [dense_weight, bm25_weight], rrf_k)[:n]
+
+
+def _retrieve_in(
+    store: Store,
+    index: SearchIndex,
+    mode: str,
+    query_vector: np.ndarray | None,
+    query_tokens: Sequence[str],
+    n: int,
+    candidates: int,
+    rrf_k: float,
+    dense_weight: float,
+    bm25_weight: float,
+    filters: Filters | None,
+    fusion: str,
+) -> Ranked:
+    """`retrieve` against another store: its search, the same fusion (unless it fuses itself)."""
+    if mode == "dense":
+        assert query_vector is not None
+        return store.dense_search(index, query_vector, n, filters)
+    if mode == "bm25":
+        return store.lexical_search(index, query_tokens, n, filters)
+    assert query_vector is not None
+    depth = max(candidates, n)
+    fused = store.hybrid_search(index, query_vector, query_tokens, n, depth=depth, fusion=fusion,
+                                dense_weight=dense_weight, bm25_weight=bm25_weight, rrf_k=rrf_k,
+                                filters=filters)  # fmt: skip
+    if fused is not None:
+        return fused[:n]
+    dense = store.dense_search(index, query_vector, depth, filters)
+    lexical = store.lexical_search(index, query_tokens, depth, filters)
+    return _fuse(index, dense, lexical, query_tokens, n, fusion, dense_weight, bm25_weight, rrf_k)

@@ -152,6 +152,90 @@ class Settings(BaseSettings):
         ),
     )
 
+    # --- store (where the chunks are searched; docs/scale.md)
+    store: Literal["local", "milvus"] = Field(
+        default="local",
+        description=(
+            "Where dense and BM25 search run: local (FAISS + bm25s files in the index folder) or "
+            "milvus (a Milvus collection holding vectors, BM25 text and filter fields; Milvus "
+            "Lite for a local file URI, a server or cluster for http(s)://). Needs the `scale` "
+            "extra for milvus. See docs/scale.md."
+        ),
+    )
+    milvus_uri: str | None = Field(
+        default=None,
+        description=(
+            "Milvus to use with store=milvus: a local file (Milvus Lite, e.g. ./milvus.db) or "
+            "http(s)://host:19530 for a server or cluster (default: milvus.db in the index folder)."
+        ),
+    )
+    milvus_token: str | None = Field(
+        default=None,
+        description="Milvus credentials: 'user:password' or an API key (never printed).",
+    )
+    milvus_db_name: str | None = Field(
+        default=None, description="Milvus database (default: the server's default database)."
+    )
+    milvus_collection: str = Field(
+        default="assistant_chunks",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,200}$",
+        description=(
+            "Alias of the live Milvus collection; each build writes a new collection named "
+            "<alias>__<timestamp> and switches this alias to it."
+        ),
+    )
+    milvus_tls_ca: Path | None = Field(
+        default=None,
+        description="CA certificate (PEM) to verify a Milvus server over TLS (https:// URI).",
+    )
+    milvus_tls_cert: Path | None = Field(
+        default=None, description="Client certificate (PEM) for mutual TLS with Milvus."
+    )
+    milvus_tls_key: Path | None = Field(
+        default=None, description="Client private key (PEM) for mutual TLS with Milvus."
+    )
+    milvus_tls_server_name: str | None = Field(
+        default=None,
+        description="Server name expected in the Milvus TLS certificate (default: the URI host).",
+    )
+    milvus_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds to wait for Milvus to connect or answer."
+    )
+    milvus_hybrid: Literal["client", "server"] = Field(
+        default="client",
+        description=(
+            "With store=milvus, who fuses hybrid search: client (Milvus returns the dense and "
+            "BM25 lists, fused here exactly as with the local store) or server (one Milvus "
+            "hybrid_search: WeightedRanker with arctan score normalisation for fusion=score or "
+            "adaptive, RRFRanker for rrf; measured against client in docs/evaluation.md)."
+        ),
+    )
+
+    # --- embedding on Ray (assistant index --ray)
+    ray_batch_size: int = Field(
+        default=256,
+        ge=1,
+        le=1_000_000,
+        description=(
+            "Texts sent to one Ray actor at a time by `assistant index --ray` (rounded up to a "
+            "multiple of batch_size, so the model sees the same batches as a local build)."
+        ),
+    )
+    ray_actors: int = Field(
+        default=2, ge=1, le=10_000, description="Embedding actors `assistant index --ray` starts."
+    )
+    ray_cpus_per_actor: float = Field(
+        default=1.0, gt=0, description="CPUs each Ray embedding actor reserves (and its threads)."
+    )
+    ray_gpus_per_actor: float | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "GPUs each Ray embedding actor reserves (default: 1 when the cluster has GPUs, else "
+            "0); with a GPU the actor runs the model with device cuda."
+        ),
+    )
+
     # --- answer
     abstain_threshold: float = Field(
         default=0.42,
@@ -348,6 +432,10 @@ class Settings(BaseSettings):
             raise ValueError("chunk_overlap_tokens must be smaller than chunk_max_tokens")
         return self
 
+    def milvus_target(self) -> str:
+        """The Milvus URI in use: the setting, else the Milvus Lite file in the index folder."""
+        return self.milvus_uri or str(self.index_dir / "milvus.db")
+
     def chunker_config(self) -> dict[str, int]:
         """The settings that change how chunks are cut (recorded in the manifest)."""
         return {
@@ -356,7 +444,11 @@ class Settings(BaseSettings):
         }
 
 
-SECRET_SETTINGS = ("api_key", "ncbi_api_key")  # never printed: `assistant settings` masks them
+SECRET_SETTINGS = (
+    "api_key",
+    "ncbi_api_key",
+    "milvus_token",
+)  # never printed: `assistant settings` masks them
 
 
 def mask_secret(name: str, value: object) -> object:

@@ -184,3 +184,14 @@ def test_ask_cite_after_an_abstention_writes_nothing(fake_model, corpus_dir, tmp
 def test_corpus_commands_refuse_the_index_option_they_would_ignore(command: str) -> None:
     result = run("corpus", command, "x", "--index", "somewhere")
     assert result.exit_code == 2 and "No such option: --index" in result.stderr
+
+
+def test_ray_option_value_is_optional() -> None:
+    from assistant.cli import complete_optional_values
+
+    assert complete_optional_values(["index", "--ray"]) == ["index", "--ray", "local"]
+    assert complete_optional_values(["index", "--ray", "--json"]) == [
+        "index", "--ray", "local", "--json"
+    ]  # fmt: skip
+    assert complete_optional_values(["index", "--ray", "auto"]) == ["index", "--ray", "auto"]
+    assert complete_optional_values(["index", "--json"]) == ["index", "--json"]

@@ -38,3 +38,20 @@ def test_list_and_optional_fields_from_env(monkeypatch):
     s = Settings()
     assert s.cors_origins == ["https://a.example", "https://b.example"]
     assert s.bm25_stemmer is None
+
+
+def test_store_settings(monkeypatch, tmp_path: Path):
+    from assistant.settings import mask_secret
+
+    s = Settings(index_dir=tmp_path)
+    assert s.store == "local" and s.milvus_target() == str(tmp_path / "milvus.db")
+    monkeypatch.setenv("ASSISTANT_STORE", "milvus")
+    monkeypatch.setenv("ASSISTANT_MILVUS_URI", "http://milvus:19530")
+    monkeypatch.setenv("ASSISTANT_RAY_ACTORS", "8")
+    s = Settings()
+    assert (s.store, s.milvus_target(), s.ray_actors) == ("milvus", "http://milvus:19530", 8)
+    assert mask_secret("milvus_token", "root:Milvus") == "***"
+    with pytest.raises(ValidationError):
+        Settings(store="elastic")
+    with pytest.raises(ValidationError):
+        Settings(milvus_collection="bad name; drop")

@@ -35,19 +35,35 @@ def index_cmd(
     settings: Settings,
     force: Annotated[bool, typer.Option("--force", help="Re-embed everything.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="[ADDRESS]",
+            help="Embed on Ray: alone, a Ray started on this machine; with an address (e.g. "
+            "auto, ray://head:10001), that cluster. Needs the scale extra (docs/scale.md).",
+        ),
+    ] = None,
 ) -> None:
     """Build or update the index (only new or changed sources are re-embedded)."""
     with progress_display(not json_out) as progress:
         assistant = Assistant(settings, progress=progress)
-        report = assistant.build(force=force)
+        report = assistant.build(force=force, ray=ray)
     print_warnings(assistant.warnings)
+    store = assistant.store.describe() | dict(getattr(assistant.store, "last_publish", {}))
     if json_out:
-        print(json.dumps(report.to_dict()))
+        print(json.dumps(report.to_dict() | {"store": store}))
         return
     console.print(
         f"Indexed [bold]{report.documents}[/] sources into [bold]{report.chunks}[/] chunks "
         f"in {report.seconds:.1f} s → {report.index_dir}"
     )
+    if store.get("kind") == "milvus":
+        console.print(
+            f"Milvus {store['uri']}: collection {store['collection']} (alias {store['alias']}); "
+            f"copied {store['copied_rows']} rows of unchanged sources, inserted "
+            f"{store['inserted_rows']}"
+        )
     console.print(
         f"added {len(report.added)}, changed {len(report.changed)}, removed "
         f"{len(report.removed)}; embedded {report.embedded_chunks} chunks, reused "
