@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from . import dense as dense_index
 from .index import SearchIndex
 from .types import Filters
 
@@ -16,28 +17,16 @@ def allowed_rows(index: SearchIndex, filters: Filters | None) -> np.ndarray | No
     """Rows of chunks whose source passes the filters; None when nothing is filtered."""
     if filters is None or filters.is_empty():
         return None
-    ok_docs = {doc_id for doc_id, meta in index.sources.items() if filters.allows(meta)}
-    return np.array([i for i, c in enumerate(index.chunks) if c.doc_id in ok_docs], dtype=np.int64)
+    ok = [i for i, doc_id in enumerate(index.doc_ids) if filters.allows(index.sources[doc_id])]
+    return np.flatnonzero(np.isin(index.row_docs, ok)).astype(np.int64)
 
 
 def dense_search(
     index: SearchIndex, query_vector: np.ndarray, n: int, allowed: np.ndarray | None = None
 ) -> Ranked:
-    """Exact inner-product search over normalised vectors."""
-    import faiss
-
-    total = index.dense.ntotal if allowed is None else len(allowed)
-    n = min(n, total)
-    if n <= 0:
-        return []
-    q = np.ascontiguousarray(query_vector.reshape(1, -1), dtype=np.float32)
-    if allowed is None:
-        scores, rows = index.dense.search(q, n)
-    else:
-        # faiss's bundled stubs lack the `sel` keyword that its SWIG constructor accepts
-        params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))  # type: ignore[call-arg]
-        scores, rows = index.dense.search(q, n, params=params)
-    return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
+    """Inner-product search over normalised vectors: exact for a flat index; an approximate
+    index's hits are re-scored exactly (see `dense.search`)."""
+    return dense_index.search(index.dense, index.vectors, index.dense_info, query_vector, n, allowed)
 
 
 def bm25_search(
