@@ -42,7 +42,7 @@ def resolve(config: dict[str, Any] | None, n: int, dimension: int) -> dict[str, 
     nlist = int(cfg["ivf_nlist"]) or max(16, int(4 * math.sqrt(max(n, 1))))
     if kind.startswith("ivf"):  # FAISS wants >= 39 training vectors per list
         nlist = max(1, min(nlist, n // 39))
-    pq_m = next(m for m in (48, 32, 24, 16, 12, 8, 4, 2, 1) if dimension % m == 0)
+    pq_m = next((m for m in (48, 32, 24, 16, 12, 8, 4, 2) if dimension % m == 0 and dimension // m >= 8), 1)
     factory = {
         "flat": "Flat",
         "hnsw": f"HNSW{cfg['hnsw_m']},Flat",
