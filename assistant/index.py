@@ -11,7 +11,7 @@ import math
 import re
 import sqlite3
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -26,7 +26,7 @@ from .chunk_vectors import chunk_vectors, index_backend
 from .currency import is_after_review
 from .embed import Embedder, embedder_backend
 from .errors import IndexStateError
-from .lexical import tokenize_many
+from .lexical import tokenize
 from .references import source_labels, source_names
 from .snapshots import CURRENT, MANIFEST, SNAPSHOTS, read_manifest, snapshot_dir, write_snapshot
 from .store import CHUNKS_DB, ChunkRows, ChunkStore, NoteStore, RowStore, write_store
@@ -252,11 +252,11 @@ def assemble_index(
         unit_offsets = np.zeros(len(chunks) + 1, dtype=np.int64)
     if progress:
         progress("bm25", 0, 1)
-    tokens = tokenize_many((embedding_text(c, by_doc[c.doc_id].title) for c in chunks), bm25_stemmer)
+    texts = (embedding_text(c, by_doc[c.doc_id].title) for c in chunks)
+    token_ids, vocab, doc_freq = _token_ids(texts, bm25_stemmer)
     bm25 = bm25s.BM25()
-    bm25.index(_non_empty(tokens), show_progress=False)
-    doc_freq = Counter(t for toks in tokens for t in set(toks))
-    del tokens
+    bm25.index((token_ids, vocab), show_progress=False)
+    del token_ids
     if progress:
         progress("bm25", 1, 1)
         progress("dense", 0, 1)
@@ -293,9 +293,22 @@ def assemble_index(
                        unit_offsets=unit_offsets)  # fmt: skip
 
 
-def _non_empty(tokens: list[list[str]]) -> list[list[str]]:
-    """bm25s needs at least one token per document; an empty chunk gets a placeholder."""
-    return [t if t else ["\u2205"] for t in tokens]
+def _token_ids(
+    texts: Iterable[str], stemmer: str | None
+) -> tuple[list[list[int]], dict[str, int], dict[str, int]]:
+    """Each text's BM25 tokens as vocabulary ids (tokenised one text at a time, so a large
+    corpus never holds its tokens as strings), the vocabulary and each token's document
+    frequency. bm25s needs a token per document: an empty chunk gets a placeholder."""
+    vocab: dict[str, int] = {}
+    df: Counter[int] = Counter()
+    ids = []
+    for text in texts:
+        row = [vocab.setdefault(t, len(vocab)) for t in (tokenize(text, stemmer) or ["\u2205"])]
+        df.update(set(row))
+        ids.append(row)
+    names = list(vocab)
+    doc_freq = {names[i]: n for i, n in df.items() if names[i] != "\u2205"}
+    return ids, vocab, dict(sorted(doc_freq.items(), key=lambda kv: vocab[kv[0]]))
 
 
 def save_index(index: SearchIndex, index_dir: Path) -> None:
