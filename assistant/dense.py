@@ -8,6 +8,7 @@ of the dense index are the chunk rows.
 from __future__ import annotations
 
 import math
+import mmap
 import os
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,9 @@ def resolve(config: dict[str, Any] | None, n: int, dimension: int) -> dict[str, 
     nlist = int(cfg["ivf_nlist"]) or max(16, int(4 * math.sqrt(max(n, 1))))
     if kind.startswith("ivf"):  # FAISS wants >= 39 training vectors per list
         nlist = max(1, min(nlist, n // 39))
-    pq_m = next((m for m in (48, 32, 24, 16, 12, 8, 4, 2) if dimension % m == 0 and dimension // m >= 8), 1)
+    pq_m = next(
+        (m for m in (48, 32, 24, 16, 12, 8, 4, 2) if dimension % m == 0 and dimension // m >= 8), 1
+    )
     factory = {
         "flat": "Flat",
         "hnsw": f"HNSW{cfg['hnsw_m']},Flat",
@@ -55,7 +58,11 @@ def resolve(config: dict[str, Any] | None, n: int, dimension: int) -> dict[str, 
         out |= {"hnsw_m": cfg["hnsw_m"], "ef_construction": cfg["hnsw_ef_construction"],
                 "ef_search": cfg["hnsw_ef_search"]}  # fmt: skip
     if kind.startswith("ivf"):
-        out |= {"nlist": nlist, "nprobe": cfg["ivf_nprobe"], "train_sample": cfg["ivf_train_sample"]}
+        out |= {
+            "nlist": nlist,
+            "nprobe": cfg["ivf_nprobe"],
+            "train_sample": cfg["ivf_train_sample"],
+        }
     if kind != "flat":
         out["refine"] = cfg["refine"]
     return out
@@ -123,8 +130,17 @@ def open_dense(folder: Path, info: dict[str, Any]) -> tuple[Any, np.ndarray]:
     if holds_vectors(info):
         vectors = stored_vectors(index)
     else:
-        vectors = np.load(folder / VECTORS_FILE, mmap_mode="r")
+        vectors = random_access(np.load(folder / VECTORS_FILE, mmap_mode="r"))
     return index, vectors
+
+
+def random_access(array: np.ndarray) -> np.ndarray:
+    """Tell the kernel a memory-mapped array is read at random rows (no read-ahead), so a query
+    that re-scores a few hundred rows maps a few hundred pages, not megabytes around them."""
+    mapped = getattr(array, "_mmap", None)
+    if mapped is not None and hasattr(mmap, "MADV_RANDOM"):
+        mapped.madvise(mmap.MADV_RANDOM)
+    return array
 
 
 def stored_vectors(index: Any) -> np.ndarray:
@@ -134,7 +150,8 @@ def stored_vectors(index: Any) -> np.ndarray:
     flat = faiss.downcast_index(index.storage if hasattr(index, "hnsw") else index)
     if flat.ntotal == 0:
         return np.zeros((0, flat.d), dtype=np.float32)
-    view = faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * flat.d).reshape(flat.ntotal, flat.d)
+    xb = flat.get_xb()  # type: ignore[attr-defined]
+    view = faiss.rev_swig_ptr(xb, flat.ntotal * flat.d).reshape(flat.ntotal, flat.d)
     view.flags.writeable = False
     return view
 
@@ -167,7 +184,7 @@ def search(
         sel = faiss.IDSelectorBatch(allowed)
         # faiss's bundled stubs lack the keywords that its SWIG constructors accept
         if kind == "hnsw":
-            params = faiss.SearchParametersHNSW(sel=sel, efSearch=int(info["ef_search"]))  # type: ignore[call-arg]
+            params = faiss.SearchParametersHNSW(sel=sel, efSearch=int(info["ef_search"]))  # type: ignore[attr-defined]
         elif kind.startswith("ivf"):
             params = faiss.SearchParametersIVF(sel=sel, nprobe=int(info["nprobe"]))  # type: ignore[call-arg]
         else:

@@ -26,17 +26,33 @@ from .chunk_vectors import chunk_vectors, index_backend
 from .currency import is_after_review
 from .embed import Embedder, embedder_backend
 from .errors import IndexStateError
+from .index_checks import (
+    FORMAT_VERSION,
+    check_backend,
+    check_dimension,
+    check_model,
+    stale_reason,
+)
 from .lexical import tokenize
 from .references import source_labels, source_names
 from .snapshots import CURRENT, MANIFEST, SNAPSHOTS, read_manifest, snapshot_dir, write_snapshot
 from .store import CHUNKS_DB, ChunkRows, ChunkStore, NoteStore, RowStore, write_store
 from .types import Chunk, Document
 
-__all__ = ["CURRENT", "SNAPSHOTS", "MANIFEST", "index_backend", "read_manifest", "snapshot_dir"]
+__all__ = [
+    "CURRENT",
+    "FORMAT_VERSION",
+    "MANIFEST",
+    "SNAPSHOTS",
+    "check_backend",
+    "check_dimension",
+    "check_model",
+    "index_backend",
+    "read_manifest",
+    "snapshot_dir",
+    "stale_reason",
+]
 
-# 2: answer-unit (sentence) vectors; 3: layout for scale (chunk store in SQLite, vectors kept
-# once and memory-mapped, dense index type recorded under "dense", BM25 memory-mapped)
-FORMAT_VERSION = 3
 SENTENCES = "sentences.npy"  # vectors of the chunks' answer units
 SENTENCE_OFFSETS = "sentence_offsets.npy"  # chunk row i owns sentence rows [i] .. [i + 1]
 ROW_DOCS = "row_docs.npy"  # chunk row -> position of its source in sources.json
@@ -272,8 +288,11 @@ def assemble_index(
         "chunker": dict(chunker),
         "bm25": {"stemmer": bm25_stemmer, "k1": 1.5, "b": 0.75, "method": "lucene"},
         "dense": info,
-        "layout": {"chunks": CHUNKS_DB, "vectors": "memory-mapped, kept once",
-                   "bm25": "memory-mapped"},  # fmt: skip
+        "layout": {
+            "chunks": CHUNKS_DB,
+            "vectors": "memory-mapped, kept once",
+            "bm25": "memory-mapped",
+        },  # fmt: skip
         "corpus": {
             "fingerprint": corpus_fingerprint,
             "files": dict(corpus_files),
@@ -378,7 +397,7 @@ def load_snapshot(index_dir: Path, folder: Path | None) -> SearchIndex:
         doc_freq = json.loads((folder / "doc_freq.json").read_text(encoding="utf-8"))
         bm25 = bm25s.BM25.load(str(folder / "bm25"), mmap=True, show_progress=False, verbosity=0)
         row_docs = np.load(folder / ROW_DOCS, mmap_mode="r")
-        unit_vectors = np.load(folder / SENTENCES, mmap_mode="r")
+        unit_vectors = dense_index.random_access(np.load(folder / SENTENCES, mmap_mode="r"))
         unit_offsets = np.load(folder / SENTENCE_OFFSETS, mmap_mode="r")
     except (OSError, ValueError, RuntimeError, TypeError, sqlite3.Error) as exc:
         raise IndexStateError(f"index in {index_dir} is incomplete or damaged: {exc}",
@@ -394,63 +413,3 @@ def load_snapshot(index_dir: Path, folder: Path | None) -> SearchIndex:
                        unit_vectors=unit_vectors, unit_offsets=unit_offsets,
                        snapshot=folder.name if folder != index_dir else "",
                        row_docs=row_docs)  # fmt: skip
-
-
-def check_model(manifest: dict[str, Any], name: str, fingerprint: str, index_dir: Path) -> None:
-    """Refuse an index built with another format or embedding model."""
-    rebuild = f"rebuild it: assistant index --force --index {index_dir}"
-    version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
-        raise IndexStateError(
-            f"index in {index_dir} has format version {version}; this program reads "
-            f"version {FORMAT_VERSION}",
-            rebuild,
-        )
-    model = manifest.get("model", {})
-    if model.get("fingerprint") != fingerprint:
-        raise IndexStateError(
-            f"index in {index_dir} was built with embedding model '{model.get('name')}' "
-            f"(fingerprint {model.get('fingerprint')}), but the settings ask for '{name}' "
-            f"(fingerprint {fingerprint})",
-            rebuild,
-        )
-
-
-def check_backend(manifest: dict[str, Any], backend: str, index_dir: Path) -> None:
-    """Refuse an index embedded by another backend (torch, onnx, onnx-int8): vectors differ."""
-    built = index_backend(manifest)
-    if built != backend:
-        raise IndexStateError(
-            f"index in {index_dir} was built with the '{built}' embedding backend, but the "
-            f"settings ask for '{backend}'",
-            f"rebuild it: assistant index --force --index {index_dir} (or set "
-            f"ASSISTANT_EMBEDDING_BACKEND={built})",
-        )
-
-
-def check_dimension(manifest: dict[str, Any], dimension: int, index_dir: Path) -> None:
-    """Refuse an index whose vectors do not have the model's dimension."""
-    built = manifest.get("model", {}).get("dimension")
-    if built != dimension:
-        raise IndexStateError(
-            f"index in {index_dir} holds {built}-dimensional vectors; the model makes {dimension}",
-            f"rebuild it: assistant index --force --index {index_dir}",
-        )
-
-
-def stale_reason(
-    manifest: dict[str, Any],
-    corpus_fingerprint: str,
-    chunker: dict[str, int],
-    bm25_stemmer: str | None,
-) -> str | None:
-    """Why the index no longer matches the corpus or the chunking settings, or None."""
-    if manifest.get("corpus", {}).get("fingerprint") != corpus_fingerprint:
-        return "the corpus changed since the index was built"
-    if not manifest.get("notes"):
-        return "the index predates source texts stored in the index"
-    if manifest.get("chunker") != chunker:
-        return "the chunking settings changed since the index was built"
-    if manifest.get("bm25", {}).get("stemmer") != bm25_stemmer:
-        return "the BM25 stemmer setting changed since the index was built"
-    return None

@@ -246,7 +246,9 @@ class IndexLifecycle:
             index.manifest["build_seconds"] = round(seconds, 3)
             save_index(index, s.index_dir)
             # serve from the saved snapshot: memory-mapped, not the build's objects in memory
-            self._index = load_snapshot(s.index_dir, s.index_dir.resolve() / SNAPSHOTS / index.snapshot)
+            self._index = load_snapshot(
+                s.index_dir, s.index_dir.resolve() / SNAPSHOTS / index.snapshot
+            )
             self.last_build = BuildReport(
                 documents=len(docs),
                 chunks=len(chunks),

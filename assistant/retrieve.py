@@ -18,6 +18,7 @@ def allowed_rows(index: SearchIndex, filters: Filters | None) -> np.ndarray | No
     if filters is None or filters.is_empty():
         return None
     ok = [i for i, doc_id in enumerate(index.doc_ids) if filters.allows(index.sources[doc_id])]
+    assert index.row_docs is not None
     return np.flatnonzero(np.isin(index.row_docs, ok)).astype(np.int64)
 
 
@@ -26,7 +27,9 @@ def dense_search(
 ) -> Ranked:
     """Inner-product search over normalised vectors: exact for a flat index; an approximate
     index's hits are re-scored exactly (see `dense.search`)."""
-    return dense_index.search(index.dense, index.vectors, index.dense_info, query_vector, n, allowed)
+    return dense_index.search(
+        index.dense, index.vectors, index.dense_info, query_vector, n, allowed
+    )
 
 
 def bm25_search(
@@ -36,14 +39,15 @@ def bm25_search(
     if not query_tokens or not index.chunks:
         return []
     scores = np.asarray(index.bm25.get_scores(list(query_tokens)), dtype=np.float32)
+    hits = np.flatnonzero(scores > 0)  # only these are ranked: cheap at a million chunks
     if allowed is not None:
-        mask = np.full(scores.shape, -np.inf, dtype=np.float32)
-        mask[allowed] = 0.0
-        scores = scores + mask
-    n = min(n, len(scores))
-    top = np.argpartition(-scores, n - 1)[:n]
-    top = top[np.argsort(-scores[top], kind="stable")]
-    return [(int(r), float(scores[r])) for r in top if scores[r] > 0]
+        hits = hits[np.isin(hits, allowed)]
+    n = min(n, len(hits))
+    if n <= 0:
+        return []
+    top = hits[np.argpartition(-scores[hits], n - 1)[:n]] if n < len(hits) else hits
+    top = top[np.lexsort((top, -scores[top]))]  # best first, ties by row
+    return [(int(r), float(scores[r])) for r in top]
 
 
 def reciprocal_rank_fusion(

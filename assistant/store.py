@@ -21,7 +21,9 @@ CHUNKS_DB = "chunks.db"
 _BATCH = 10_000
 
 
-def write_store(path: Path, chunks: Iterable[Chunk], notes: Mapping[str, Mapping[str, Any]]) -> None:
+def write_store(
+    path: Path, chunks: Iterable[Chunk], notes: Mapping[str, Mapping[str, Any]]
+) -> None:
     """Write the chunks (row = position) and each source's note body into a new SQLite file."""
     con = sqlite3.connect(path)
     try:

@@ -9,7 +9,7 @@ from helpers import FakeEmbedder
 from assistant import Assistant, Settings
 from assistant import dense as dense_index
 from assistant.errors import IndexStateError
-from assistant.index import load_index
+from assistant.index import FORMAT_VERSION, load_index
 from assistant.retrieve import dense_search, retrieve
 from assistant.store import ChunkStore
 from assistant.types import Filters
@@ -68,8 +68,12 @@ def test_fixture_corpus_top_hits_match_exact(kind: str, settings: Settings, tmp_
     exact = Assistant(settings, embedder=FakeEmbedder())
     exact.load()
     approx_settings = settings.model_copy(
-        update={"index_dir": tmp_path / f"index-{kind}", "dense_index": kind, "ivf_nlist": 2,
-                "ivf_nprobe": 1}  # fmt: skip
+        update={
+            "index_dir": tmp_path / f"index-{kind}",
+            "dense_index": kind,
+            "ivf_nlist": 2,
+            "ivf_nprobe": 1,
+        }  # fmt: skip
     )
     approx = Assistant(approx_settings, embedder=FakeEmbedder())
     approx.load()
@@ -105,7 +109,9 @@ def test_loaded_index_is_memory_mapped_and_read_by_row(fake_assistant: Assistant
     built = fake_assistant.index
     assert [c.id for c in loaded.chunks] == [c.id for c in built.chunks]
     row = len(loaded.chunks) - 1
-    assert loaded.chunks[row] == built.chunks[row] and loaded.chunk_rows[built.chunks[row].id] == row
+    assert (
+        loaded.chunks[row] == built.chunks[row] and loaded.chunk_rows[built.chunks[row].id] == row
+    )
     assert loaded.chunk_rows.get("no-such-chunk") is None
     assert loaded.notes.get("prrt-study")["body"] and "nope" not in loaded.notes
     embedder = FakeEmbedder()
@@ -125,3 +131,6 @@ def test_older_layout_names_the_rebuild_command(fake_assistant: Assistant, setti
     with pytest.raises(IndexStateError, match="format version 2") as info:
         load_index(settings.index_dir)
     assert f"assistant index --force --index {settings.index_dir}" in info.value.hint
+    rebuilt = Assistant(settings, embedder=FakeEmbedder())
+    rebuilt.build()  # what `assistant index` runs: the old snapshot is not reused, nothing breaks
+    assert load_index(settings.index_dir).manifest["format_version"] == FORMAT_VERSION
