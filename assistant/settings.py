@@ -144,7 +144,7 @@ class Settings(BaseSettings):
         description="IVF: vectors (a random sample) the coarse quantiser and codes train on.",
     )
     dense_refine: int = Field(
-        default=2,
+        default=1,
         ge=1,
         le=20,
         description=(
