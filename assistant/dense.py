@@ -1,5 +1,5 @@
 """The dense index: which FAISS index type a corpus gets, building it, opening it memory-mapped,
-and searching it (approximate hits re-scored exactly against the stored vectors).
+and searching it (approximate hits optionally re-scored exactly against the stored vectors).
 
 Every type is made by `faiss.index_factory` with inner product over normalised vectors; the ids
 of the dense index are the chunk rows.
@@ -27,7 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "ivf_nlist": 0,
     "ivf_nprobe": 48,
     "ivf_train_sample": 100_000,
-    "refine": 1,
+    "refine": 0,
 }
 
 
@@ -166,9 +166,9 @@ def search(
 ) -> list[tuple[int, float]]:
     """The best `n` (row, inner product) pairs; `allowed` restricts the rows searched.
 
-    Flat search is exact. An approximate index is asked for `refine` x `n` candidates which are
-    re-scored exactly; when a filter leaves it fewer than `n` hits, the allowed rows are searched
-    exactly instead.
+    Flat search is exact. An approximate index ranks by its own scores (`refine` 0), or is asked
+    for `refine` x `n` candidates which are re-scored exactly against `vectors`; when a filter
+    leaves it fewer than `n` hits, the allowed rows are searched exactly instead.
     """
     import faiss
 
@@ -178,7 +178,8 @@ def search(
         return []
     q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
     kind = info.get("type", "flat")
-    k = n if kind == "flat" else min(total, n * int(info.get("refine", 1)))
+    refine = int(info.get("refine", 1))
+    k = n if kind == "flat" else min(total, n * max(1, refine))
     params = None
     if allowed is not None:
         sel = faiss.IDSelectorBatch(allowed)
@@ -191,8 +192,8 @@ def search(
             params = faiss.SearchParameters(sel=sel)  # type: ignore[call-arg]
     scores, rows = index.search(q, k, params=params) if params else index.search(q, k)
     hits = [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
-    if kind == "flat":
-        return hits
+    if kind == "flat" or (refine == 0 and (allowed is None or len(hits) >= n)):
+        return hits[:n]
     if allowed is not None and len(hits) < n:
         hits = [(int(r), 0.0) for r in allowed]
     if not hits:

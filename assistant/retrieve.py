@@ -25,8 +25,8 @@ def allowed_rows(index: SearchIndex, filters: Filters | None) -> np.ndarray | No
 def dense_search(
     index: SearchIndex, query_vector: np.ndarray, n: int, allowed: np.ndarray | None = None
 ) -> Ranked:
-    """Inner-product search over normalised vectors: exact for a flat index; an approximate
-    index's hits are re-scored exactly (see `dense.search`)."""
+    """Inner-product search over normalised vectors: exact for a flat index, approximate for
+    HNSW and IVF (see `dense.search`)."""
     return dense_index.search(
         index.dense, index.vectors, index.dense_info, query_vector, n, allowed
     )

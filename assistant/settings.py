@@ -113,7 +113,7 @@ class Settings(BaseSettings):
         description=(
             "Dense index type (FAISS): flat (exact search), hnsw (graph), ivf-sq8 or ivf-pq "
             "(inverted lists with 8-bit scalar or product quantisation), or auto: flat up to "
-            "dense_auto_threshold chunks, ivf-sq8 above. Approximate hits are re-scored exactly. "
+            "dense_auto_threshold chunks, ivf-sq8 above (see dense_refine). "
             "Recorded in the manifest; a change takes effect at the next full build "
             "(assistant index --force). See docs/performance.md."
         ),
@@ -144,12 +144,13 @@ class Settings(BaseSettings):
         description="IVF: vectors (a random sample) the coarse quantiser and codes train on.",
     )
     dense_refine: int = Field(
-        default=1,
-        ge=1,
+        default=0,
+        ge=0,
         le=20,
         description=(
-            "Approximate dense search fetches refine x n candidates and re-scores them exactly "
-            "against the stored vectors."
+            "Approximate dense search: 0 ranks by the index's own (quantised) scores; N >= 1 "
+            "fetches N x n candidates and re-scores them exactly against the stored float "
+            "vectors (reads those rows of vectors.npy)."
         ),
     )
     rrf_k: float = Field(default=60.0, gt=0, description="Reciprocal rank fusion constant k.")

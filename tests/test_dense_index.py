@@ -34,7 +34,7 @@ def test_auto_keeps_exact_search_for_small_corpora_and_switches_above_the_thresh
     assert dense_index.resolve({"type": "auto"}, 723, 384)["type"] == "flat"
     big = dense_index.resolve({"type": "auto", "auto_threshold": 1000}, 1_000_000, 384)
     assert big["type"] == "ivf-sq8" and big["factory"] == "IVF4000,SQ8"
-    assert big["nprobe"] == 48 and big["refine"] == 1
+    assert big["nprobe"] == 48 and big["refine"] == 0
     hnsw = dense_index.resolve({"type": "hnsw", "hnsw_ef_search": 77}, 10, 384)
     assert hnsw["factory"] == "HNSW32,Flat" and hnsw["ef_search"] == 77
 
@@ -85,7 +85,7 @@ def test_fixture_corpus_top_hits_match_exact(kind: str, settings: Settings, tmp_
         q = embedder.embed_query(question)
         want = dense_search(exact.index, q, 3)
         got = dense_search(approx.index, q, 3)
-        assert got[0] == pytest.approx(want[0], abs=1e-5)
+        assert got[0][0] == want[0][0] and got[0][1] == pytest.approx(want[0][1], abs=0.02)
         assert len({r for r, _ in want} & {r for r, _ in got}) >= 2
 
 
