@@ -139,6 +139,8 @@ def build(args: argparse.Namespace, mat: dict[str, Any], index_dir: Path) -> dic
         overrides["ivf_nprobe"] = args.nprobe
     if args.ef_search:
         overrides["hnsw_ef_search"] = args.ef_search
+    if args.refine >= 0:
+        overrides["dense_refine"] = args.refine
     s = Settings(**overrides)
     t0 = time.perf_counter()
     index = assemble_index(docs, chunks, vectors, model=mat["model"], chunker=s.chunker_config(),
@@ -243,6 +245,7 @@ def main() -> None:
                         choices=["auto", "flat", "hnsw", "ivf-sq8", "ivf-pq"])  # fmt: skip
     parser.add_argument("--nprobe", type=int, default=0, help="IVF nprobe (default: setting)")
     parser.add_argument("--ef-search", type=int, default=0, help="HNSW efSearch (default: setting)")
+    parser.add_argument("--refine", type=int, default=-1, help="dense_refine (default: setting)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/net-liver-scale"))
     parser.add_argument("--scifact", type=Path, default=ROOT.parent / "shared/bench/scifact")
     parser.add_argument("--scifact-docs", type=int, default=2000)
@@ -267,7 +270,7 @@ def main() -> None:
                         "--scifact", str(args.scifact), "--scifact-docs", str(args.scifact_docs)],
                        check=True)  # fmt: skip
     mat = material(args.workdir, args.scifact, args.scifact_docs)
-    index_dir = args.workdir / f"index-{args.chunks}-{args.index_type}"
+    index_dir = args.workdir / f"index-{args.chunks}-{args.index_type}-{args.refine}"
     shutil.rmtree(index_dir, ignore_errors=True)
     out: dict[str, Any] = {"chunks": args.chunks, "synthetic": True}
     out |= build(args, mat, index_dir)
