@@ -154,6 +154,7 @@ def index_key(dataset: BeirDataset, embedder: Embedder, settings: Settings) -> s
         "backend": embedder_backend(embedder),
         "chunker": settings.chunker_config(),
         "stemmer": settings.bm25_stemmer,
+        "dense": settings.dense_config(),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 

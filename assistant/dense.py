@@ -8,13 +8,15 @@ of the dense index are the chunk rows.
 from __future__ import annotations
 
 import math
-import mmap
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .store import VectorFile
+
+Vectors = np.ndarray | VectorFile  # in memory, or read by row from a snapshot
 DENSE_FILE = "dense.faiss"
 VECTORS_FILE = "vectors.npy"  # the float vectors, for index types that do not hold them
 TYPES = ("flat", "hnsw", "ivf-sq8", "ivf-pq")
@@ -110,7 +112,7 @@ def set_search_parameters(index: Any, info: dict[str, Any]) -> None:
         faiss.ParameterSpace().set_index_parameter(index, "nprobe", int(info["nprobe"]))
 
 
-def save(index: Any, vectors: np.ndarray, info: dict[str, Any], folder: Path) -> None:
+def save(index: Any, vectors: Vectors, info: dict[str, Any], folder: Path) -> None:
     """Write the FAISS file, and the float vectors beside it when the index does not hold them."""
     import faiss
 
@@ -119,28 +121,16 @@ def save(index: Any, vectors: np.ndarray, info: dict[str, Any], folder: Path) ->
         np.save(folder / VECTORS_FILE, np.ascontiguousarray(vectors, dtype=np.float32))
 
 
-def open_dense(folder: Path, info: dict[str, Any]) -> tuple[Any, np.ndarray]:
-    """The FAISS index and the float vectors of a snapshot, both memory-mapped: the vectors are
-    kept once (inside the FAISS file for flat and HNSW, in vectors.npy otherwise)."""
+def open_dense(folder: Path, info: dict[str, Any]) -> tuple[Any, Vectors]:
+    """The FAISS index of a snapshot, memory-mapped, and its float vectors, kept once: a view
+    of the vectors inside the FAISS file for flat and HNSW, else vectors.npy read by row."""
     import faiss
 
     flags = faiss.IO_FLAG_MMAP_IFC if holds_vectors(info) else faiss.IO_FLAG_MMAP
     index = faiss.read_index(str(folder / DENSE_FILE), flags | faiss.IO_FLAG_READ_ONLY)
     set_search_parameters(index, info)
-    if holds_vectors(info):
-        vectors = stored_vectors(index)
-    else:
-        vectors = random_access(np.load(folder / VECTORS_FILE, mmap_mode="r"))
+    vectors = stored_vectors(index) if holds_vectors(info) else VectorFile(folder / VECTORS_FILE)
     return index, vectors
-
-
-def random_access(array: np.ndarray) -> np.ndarray:
-    """Tell the kernel a memory-mapped array is read at random rows (no read-ahead), so a query
-    that re-scores a few hundred rows maps a few hundred pages, not megabytes around them."""
-    mapped = getattr(array, "_mmap", None)
-    if mapped is not None and hasattr(mmap, "MADV_RANDOM"):
-        mapped.madvise(mmap.MADV_RANDOM)
-    return array
 
 
 def stored_vectors(index: Any) -> np.ndarray:
@@ -158,7 +148,7 @@ def stored_vectors(index: Any) -> np.ndarray:
 
 def search(
     index: Any,
-    vectors: np.ndarray,
+    vectors: Vectors,
     info: dict[str, Any],
     query: np.ndarray,
     n: int,
@@ -204,7 +194,7 @@ def search(
     return [(int(found[i]), float(exact[i])) for i in order]
 
 
-def exact_scores(vectors: np.ndarray, rows: np.ndarray, query: np.ndarray) -> np.ndarray:
+def exact_scores(vectors: Vectors, rows: np.ndarray, query: np.ndarray) -> np.ndarray:
     """Inner products of `query` with the vectors of `rows` (read from the memory map in order)."""
     order = np.argsort(rows, kind="stable")
     out = np.empty(len(rows), dtype=np.float32)

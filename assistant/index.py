@@ -24,6 +24,7 @@ from . import dense as dense_index
 from .chunk import embedding_text
 from .chunk_vectors import chunk_vectors, index_backend
 from .currency import is_after_review
+from .dense import Vectors
 from .embed import Embedder, embedder_backend
 from .errors import IndexStateError
 from .index_checks import (
@@ -36,7 +37,7 @@ from .index_checks import (
 from .lexical import tokenize
 from .references import source_labels, source_names
 from .snapshots import CURRENT, MANIFEST, SNAPSHOTS, read_manifest, snapshot_dir, write_snapshot
-from .store import CHUNKS_DB, ChunkRows, ChunkStore, NoteStore, RowStore, write_store
+from .store import CHUNKS_DB, ChunkRows, ChunkStore, NoteStore, RowStore, VectorFile, write_store
 from .types import Chunk, Document
 
 __all__ = [
@@ -83,7 +84,7 @@ class SearchIndex:
     manifest: dict[str, Any]
     chunks: Sequence[Chunk]
     sources: dict[str, dict[str, Any]]
-    vectors: np.ndarray
+    vectors: Vectors  # row i: chunk i's vector (in memory, memory-mapped or read by row)
     bm25: Any
     doc_freq: dict[str, int]
     dense: Any = None
@@ -91,7 +92,7 @@ class SearchIndex:
     # note body and its offset in the file, per source id: what /v1/sources/{id} serves
     notes: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     # vectors of the chunks' answer units; chunk row i owns rows unit_offsets[i]:[i + 1]
-    unit_vectors: np.ndarray | None = None
+    unit_vectors: Vectors | None = None
     unit_offsets: np.ndarray | None = None
     snapshot: str = ""  # name of the snapshot folder it was saved as / loaded from
     row_docs: np.ndarray | None = None  # chunk row -> position of its source in `doc_ids`
@@ -403,7 +404,7 @@ def load_snapshot(index_dir: Path, folder: Path | None) -> SearchIndex:
         doc_freq = json.loads((folder / "doc_freq.json").read_text(encoding="utf-8"))
         bm25 = bm25s.BM25.load(str(folder / "bm25"), mmap=True, show_progress=False, verbosity=0)
         row_docs = np.load(folder / ROW_DOCS, mmap_mode="r")
-        unit_vectors = dense_index.random_access(np.load(folder / SENTENCES, mmap_mode="r"))
+        unit_vectors = VectorFile(folder / SENTENCES)
         unit_offsets = np.load(folder / SENTENCE_OFFSETS, mmap_mode="r")
     except (OSError, ValueError, RuntimeError, TypeError, sqlite3.Error) as exc:
         raise IndexStateError(f"index in {index_dir} is incomplete or damaged: {exc}",

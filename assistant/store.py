@@ -1,4 +1,5 @@
-"""The on-disk chunk store of a snapshot (SQLite): chunk texts and note bodies read by row or id.
+"""On-disk stores of a snapshot read by row: chunk texts and note bodies (SQLite, by row or id),
+and float vectors (`VectorFile`).
 
 SQLite was chosen over a memory-mapped Arrow file by measurement (bench/chunk_store.py): it opens
 in well under a millisecond, reads a row in a few microseconds and looks a chunk up by id through
@@ -9,11 +10,14 @@ A query reads only the rows it shows.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, overload
+
+import numpy as np
 
 from .types import Chunk
 
@@ -141,3 +145,57 @@ class NoteStore(Mapping[str, dict[str, Any]]):
 
     def __iter__(self) -> Iterator[str]:
         return iter([r[0] for r in self._store.all("SELECT doc_id FROM notes ORDER BY doc_id")])
+
+
+class VectorFile:
+    """Float vectors of a `.npy` file read by row with `pread`: nothing is mapped or cached, so
+    a query that reads a few rows of a gigabyte file adds nothing to the resident memory (a
+    memory map of a freshly written file maps whole large pages around each row it touches)."""
+
+    def __init__(self, path: Path) -> None:
+        with path.open("rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+            else:
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+            self._start = fh.tell()
+        if fortran or len(shape) != 2:
+            raise ValueError(f"{path} does not hold a C-ordered matrix")
+        self.path = path
+        self.shape: tuple[int, int] = (int(shape[0]), int(shape[1]))
+        self.dtype = np.dtype(dtype)
+        self.ndim = 2
+        self._row_bytes = self.shape[1] * self.dtype.itemsize
+        self._fd = os.open(path, os.O_RDONLY)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def _block(self, start: int, stop: int) -> np.ndarray:
+        n = max(0, stop - start)
+        data = os.pread(self._fd, n * self._row_bytes, self._start + start * self._row_bytes)
+        return np.frombuffer(data, dtype=self.dtype).reshape(n, self.shape[1])
+
+    def __getitem__(self, rows: Any) -> np.ndarray:
+        if isinstance(rows, slice):
+            start, stop, step = rows.indices(len(self))
+            block = self._block(start, stop)
+            return block if step == 1 else block[::step]
+        wanted = np.asarray(rows, dtype=np.int64)
+        flat = np.where(wanted < 0, wanted + len(self), wanted).reshape(-1)
+        if flat.size and (flat.min() < 0 or flat.max() >= len(self)):
+            raise IndexError(f"row out of range for {len(self)} vectors")
+        out = np.empty((flat.size, self.shape[1]), dtype=self.dtype)
+        for i, row in enumerate(flat.tolist()):
+            out[i] = self._block(row, row + 1)[0]
+        return out[0] if wanted.ndim == 0 else out.reshape(*wanted.shape, self.shape[1])
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        whole = self._block(0, len(self))
+        return whole if dtype is None else whole.astype(dtype)
+
+    def __del__(self) -> None:
+        fd = getattr(self, "_fd", None)
+        if fd is not None:
+            os.close(fd)

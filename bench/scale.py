@@ -197,6 +197,15 @@ def serve(index_dir: Path, workdir: Path, queries_file: Path) -> None:
         timings: dict[str, float] = {}
         assistant.search(question, mode="hybrid", timings=timings)
         hybrid_ms.append(timings["retrieve"] + timings["rerank"])
+    by_file: dict[str, int] = {}  # resident kB per mapped file (/proc/self/smaps)
+    name = "[anon]"
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        parts = line.split()
+        if parts and "-" in parts[0] and not parts[0].endswith(":"):
+            name = Path(parts[5]).name if len(parts) > 5 else "[anon]"
+        elif parts and parts[0] == "Rss:":
+            by_file[name] = by_file.get(name, 0) + int(parts[1])
+    top = sorted(by_file.items(), key=lambda kv: -kv[1])[:6]
     status = Path("/proc/self/status").read_text()
     rss = {k: int(line.split()[1]) / 1024 for line in status.splitlines()
            for k in ("VmRSS", "VmHWM", "RssAnon", "RssFile") if line.startswith(k + ":")}  # fmt: skip
@@ -210,7 +219,8 @@ def serve(index_dir: Path, workdir: Path, queries_file: Path) -> None:
                       "serve_rss_mb": round(rss["VmRSS"]), "serve_peak_rss_mb": round(rss["VmHWM"]),
             # of the resident memory, pages of memory-mapped index files (reclaimable page cache)
             "serve_rss_anon_mb": round(rss["RssAnon"]),
-            "serve_rss_file_mb": round(rss["RssFile"])}))  # fmt: skip
+            "serve_rss_file_mb": round(rss["RssFile"]),
+            "serve_rss_by_file_mb": {k: round(v / 1024) for k, v in top}}))  # fmt: skip
 
 
 def measure_serving(index_dir: Path, workdir: Path, mat: dict[str, Any]) -> dict[str, Any]:

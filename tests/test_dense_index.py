@@ -11,7 +11,7 @@ from assistant import dense as dense_index
 from assistant.errors import IndexStateError
 from assistant.index import FORMAT_VERSION, load_index
 from assistant.retrieve import dense_search, retrieve
-from assistant.store import ChunkStore
+from assistant.store import ChunkStore, VectorFile
 from assistant.types import Filters
 
 QUESTIONS = [
@@ -134,3 +134,15 @@ def test_older_layout_names_the_rebuild_command(fake_assistant: Assistant, setti
     rebuilt = Assistant(settings, embedder=FakeEmbedder())
     rebuilt.build()  # what `assistant index` runs: the old snapshot is not reused, nothing breaks
     assert load_index(settings.index_dir).manifest["format_version"] == FORMAT_VERSION
+
+
+def test_vector_file_reads_rows_like_the_array(tmp_path):
+    x = clustered(50, d=8)
+    np.save(tmp_path / "v.npy", x)
+    vf = VectorFile(tmp_path / "v.npy")
+    assert len(vf) == 50 and vf.shape == (50, 8)
+    assert np.array_equal(vf[3], x[3]) and np.array_equal(vf[-1], x[-1])
+    assert np.array_equal(vf[np.array([7, 2, 7])], x[[7, 2, 7]])
+    assert np.array_equal(vf[10:20], x[10:20]) and np.array_equal(np.asarray(vf), x)
+    with pytest.raises(IndexError):
+        vf[np.array([50])]
