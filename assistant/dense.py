@@ -29,7 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "ivf_nlist": 0,
     "ivf_nprobe": 48,
     "ivf_train_sample": 100_000,
-    "refine": 0,
+    "refine": 2,
 }
 
 

@@ -144,13 +144,13 @@ class Settings(BaseSettings):
         description="IVF: vectors (a random sample) the coarse quantiser and codes train on.",
     )
     dense_refine: int = Field(
-        default=0,
+        default=2,
         ge=0,
         le=20,
         description=(
             "Approximate dense search: 0 ranks by the index's own (quantised) scores; N >= 1 "
             "fetches N x n candidates and re-scores them exactly against the stored float "
-            "vectors (reads those rows of vectors.npy)."
+            "vectors (reads those rows of vectors.npy, by row, not memory-mapped)."
         ),
     )
     rrf_k: float = Field(default=60.0, gt=0, description="Reciprocal rank fusion constant k.")

@@ -34,7 +34,7 @@ def test_auto_keeps_exact_search_for_small_corpora_and_switches_above_the_thresh
     assert dense_index.resolve({"type": "auto"}, 723, 384)["type"] == "flat"
     big = dense_index.resolve({"type": "auto", "auto_threshold": 1000}, 1_000_000, 384)
     assert big["type"] == "ivf-sq8" and big["factory"] == "IVF4000,SQ8"
-    assert big["nprobe"] == 48 and big["refine"] == 0
+    assert big["nprobe"] == 48 and big["refine"] == 2
     hnsw = dense_index.resolve({"type": "hnsw", "hnsw_ef_search": 77}, 10, 384)
     assert hnsw["factory"] == "HNSW32,Flat" and hnsw["ef_search"] == 77
 
