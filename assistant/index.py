@@ -296,10 +296,11 @@ def assemble_index(
         "bm25": {"stemmer": bm25_stemmer, "k1": 1.5, "b": 0.75, "method": "lucene"},
         "dense": info,
         "layout": {
-            "chunks": CHUNKS_DB,
-            "vectors": "memory-mapped, kept once",
-            "bm25": "memory-mapped",
-        },  # fmt: skip
+            "chunks": f"{CHUNKS_DB} (SQLite, read by row)",
+            "vectors": "kept once: in dense.faiss (flat, hnsw; memory-mapped) or "
+            "vectors.npy (read by row)",
+            "bm25": "bm25/ (memory-mapped)",
+        },
         "corpus": {
             "fingerprint": corpus_fingerprint,
             "files": dict(corpus_files),
