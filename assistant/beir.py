@@ -21,7 +21,7 @@ from typing import Any
 from .chunk import chunk_documents
 from .embed import Embedder, embedder_backend
 from .errors import InputError
-from .index import SearchIndex, build_index, load_index, read_manifest, save_index
+from .index import FORMAT_VERSION, SearchIndex, build_index, load_index, read_manifest, save_index
 from .lexical import tokenize
 from .metrics import eval_libraries, ranking_metrics
 from .retrieve import retrieve
@@ -154,6 +154,7 @@ def index_key(dataset: BeirDataset, embedder: Embedder, settings: Settings) -> s
         "backend": embedder_backend(embedder),
         "chunker": settings.chunker_config(),
         "stemmer": settings.bm25_stemmer,
+        "dense": settings.dense_config(),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -168,7 +169,8 @@ def open_index(
     """The dataset's index from the cache, built (and cached) first when missing."""
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     folder = cache_dir / f"{dataset.name}-{index_key(dataset, embedder, settings)}"
-    if read_manifest(folder) is not None:
+    manifest = read_manifest(folder)
+    if manifest is not None and manifest.get("format_version") == FORMAT_VERSION:
         return load_index(folder)
     chunks = chunk_documents(dataset.docs, settings.chunk_max_tokens, settings.chunk_overlap_tokens)
     started = time.perf_counter()
@@ -182,6 +184,7 @@ def open_index(
         corpus_fingerprint=dataset.fingerprint,
         progress=progress,
         unit_vectors=False,  # ranking only: the answer stage's sentence vectors are not needed
+        dense=settings.dense_config(),
     )
     index.manifest["build_seconds"] = round(time.perf_counter() - started, 3)
     index.manifest["beir"] = {"dataset": dataset.name, "folder": str(dataset.folder)}

@@ -15,6 +15,7 @@ from .corpus import combined_fingerprint, corpus_fingerprints, load_corpus
 from .embed import Embedder, QueryBatcher, describe_model, embedder_backend, load_embedder
 from .errors import AssistantError, IndexStateError
 from .index import (
+    SNAPSHOTS,
     BuildReport,
     SearchIndex,
     build_index,
@@ -23,6 +24,7 @@ from .index import (
     check_model,
     index_backend,
     load_index,
+    load_snapshot,
     read_manifest,
     save_index,
     snapshot_dir,
@@ -270,6 +272,7 @@ class IndexLifecycle:
                 previous=previous,
                 progress=self.progress,
                 corpus_root=s.corpus_dir,
+                dense=s.dense_config(),
             )
             self._report("store", 0, 1)
             index.manifest["store"] = self.store.publish(index, previous, changes)
@@ -278,7 +281,10 @@ class IndexLifecycle:
             index.manifest["build_seconds"] = round(seconds, 3)
             save_index(index, s.index_dir)
             self.store.activate(index)
-            self._index = index
+            # serve from the saved snapshot: memory-mapped, not the build's objects in memory
+            self._index = load_snapshot(
+                s.index_dir, s.index_dir.resolve() / SNAPSHOTS / index.snapshot
+            )
             self.last_build = BuildReport(
                 documents=len(docs),
                 chunks=len(chunks),

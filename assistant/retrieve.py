@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import dense as dense_index
 from .index import SearchIndex
 from .types import Filters
 
@@ -20,28 +21,19 @@ def allowed_rows(index: SearchIndex, filters: Filters | None) -> np.ndarray | No
     """Rows of chunks whose source passes the filters; None when nothing is filtered."""
     if filters is None or filters.is_empty():
         return None
-    ok_docs = {doc_id for doc_id, meta in index.sources.items() if filters.allows(meta)}
-    return np.array([i for i, c in enumerate(index.chunks) if c.doc_id in ok_docs], dtype=np.int64)
+    ok = [i for i, doc_id in enumerate(index.doc_ids) if filters.allows(index.sources[doc_id])]
+    assert index.row_docs is not None
+    return np.flatnonzero(np.isin(index.row_docs, ok)).astype(np.int64)
 
 
 def dense_search(
     index: SearchIndex, query_vector: np.ndarray, n: int, allowed: np.ndarray | None = None
 ) -> Ranked:
-    """Exact inner-product search over normalised vectors."""
-    import faiss
-
-    total = index.dense.ntotal if allowed is None else len(allowed)
-    n = min(n, total)
-    if n <= 0:
-        return []
-    q = np.ascontiguousarray(query_vector.reshape(1, -1), dtype=np.float32)
-    if allowed is None:
-        scores, rows = index.dense.search(q, n)
-    else:
-        # faiss's bundled stubs lack the `sel` keyword that its SWIG constructor accepts
-        params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))  # type: ignore[call-arg]
-        scores, rows = index.dense.search(q, n, params=params)
-    return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
+    """Inner-product search over normalised vectors: exact for a flat index, approximate for
+    HNSW and IVF (see `dense.search`)."""
+    return dense_index.search(
+        index.dense, index.vectors, index.dense_info, query_vector, n, allowed
+    )
 
 
 def bm25_search(
@@ -51,14 +43,15 @@ def bm25_search(
     if not query_tokens or not index.chunks:
         return []
     scores = np.asarray(index.bm25.get_scores(list(query_tokens)), dtype=np.float32)
+    hits = np.flatnonzero(scores > 0)  # only these are ranked: cheap at a million chunks
     if allowed is not None:
-        mask = np.full(scores.shape, -np.inf, dtype=np.float32)
-        mask[allowed] = 0.0
-        scores = scores + mask
-    n = min(n, len(scores))
-    top = np.argpartition(-scores, n - 1)[:n]
-    top = top[np.argsort(-scores[top], kind="stable")]
-    return [(int(r), float(scores[r])) for r in top if scores[r] > 0]
+        hits = hits[np.isin(hits, allowed)]
+    n = min(n, len(hits))
+    if n <= 0:
+        return []
+    top = hits[np.argpartition(-scores[hits], n - 1)[:n]] if n < len(hits) else hits
+    top = top[np.lexsort((top, -scores[top]))]  # best first, ties by row
+    return [(int(r), float(scores[r])) for r in top]
 
 
 def reciprocal_rank_fusion(

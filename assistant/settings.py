@@ -108,6 +108,51 @@ class Settings(BaseSettings):
         le=10000,
         description="Candidates taken from each retriever before fusion.",
     )
+    dense_index: Literal["auto", "flat", "hnsw", "ivf-sq8", "ivf-pq"] = Field(
+        default="auto",
+        description=(
+            "Dense index type (FAISS): flat (exact search), hnsw (graph), ivf-sq8 or ivf-pq "
+            "(inverted lists with 8-bit scalar or product quantisation), or auto: flat up to "
+            "dense_auto_threshold chunks, ivf-sq8 above (see dense_refine). "
+            "Recorded in the manifest; a change takes effect at the next full build "
+            "(assistant index --force). See docs/performance.md."
+        ),
+    )
+    dense_auto_threshold: int = Field(
+        default=50_000,
+        ge=0,
+        description="Chunk count above which dense_index=auto builds an approximate index.",
+    )
+    hnsw_m: int = Field(default=32, ge=4, le=128, description="HNSW: neighbours per node (M).")
+    hnsw_ef_construction: int = Field(
+        default=80, ge=8, description="HNSW: candidate list size while building (efConstruction)."
+    )
+    hnsw_ef_search: int = Field(
+        default=128, ge=1, description="HNSW: candidate list size while searching (efSearch)."
+    )
+    ivf_nlist: int = Field(
+        default=0,
+        ge=0,
+        description="IVF: number of inverted lists (0: 4 x sqrt(chunks), at least 16).",
+    )
+    ivf_nprobe: int = Field(
+        default=48, ge=1, description="IVF: inverted lists visited per query (nprobe)."
+    )
+    ivf_train_sample: int = Field(
+        default=100_000,
+        ge=1000,
+        description="IVF: vectors (a random sample) the coarse quantiser and codes train on.",
+    )
+    dense_refine: int = Field(
+        default=2,
+        ge=0,
+        le=20,
+        description=(
+            "Approximate dense search: 0 ranks by the index's own (quantised) scores; N >= 1 "
+            "fetches N x n candidates and re-scores them exactly against the stored float "
+            "vectors (reads those rows of vectors.npy, by row, not memory-mapped)."
+        ),
+    )
     rrf_k: float = Field(default=60.0, gt=0, description="Reciprocal rank fusion constant k.")
     dense_weight: float = Field(
         default=1.0, ge=0, description="Weight of the dense list in hybrid fusion (score or RRF)."
@@ -435,6 +480,20 @@ class Settings(BaseSettings):
     def milvus_target(self) -> str:
         """The Milvus URI in use: the setting, else the Milvus Lite file in the index folder."""
         return self.milvus_uri or str(self.index_dir / "milvus.db")
+
+    def dense_config(self) -> dict[str, Any]:
+        """The dense index settings a build uses (recorded in the manifest)."""
+        return {
+            "type": self.dense_index,
+            "auto_threshold": self.dense_auto_threshold,
+            "hnsw_m": self.hnsw_m,
+            "hnsw_ef_construction": self.hnsw_ef_construction,
+            "hnsw_ef_search": self.hnsw_ef_search,
+            "ivf_nlist": self.ivf_nlist,
+            "ivf_nprobe": self.ivf_nprobe,
+            "ivf_train_sample": self.ivf_train_sample,
+            "refine": self.dense_refine,
+        }
 
     def chunker_config(self) -> dict[str, int]:
         """The settings that change how chunks are cut (recorded in the manifest)."""

@@ -2,7 +2,8 @@
 
 Run as a script (`python tests/fault_save.py WORKDIR`); prints one JSON object. It builds two small
 indexes ("old" and "new", told apart by their document count and a marker in the manifest), saves
-"old", then for every line of `assistant/index.py` that a save of "new" executes (in the order
+"old", then for every line of the save modules (`assistant/index.py`, `snapshots.py`,
+`chunk_store.py`, `dense.py`) that a save of "new" executes (in the order
 first reached) forks a child that saves "new" and SIGKILLs itself just before that line runs.
 After each kill the parent checks that the index folder loads, that it is wholly "old" or wholly
 "new", and that the next save succeeds and leaves no leftovers. Used by
@@ -40,8 +41,12 @@ from assistant.index import (  # noqa: E402
 )
 from assistant.types import Document  # noqa: E402
 
-INDEX_FILE = str(Path(index_module.__file__).resolve())
-Point = tuple[str, int]  # (function name, line number) in assistant/index.py
+# the modules a save runs through: the index files, the store, the dense index, the snapshot switch
+SAVE_FILES = {
+    str(Path(index_module.__file__).resolve().with_name(name))
+    for name in ("index.py", "snapshots.py", "chunk_store.py", "dense.py")
+}
+Point = tuple[str, int, str]  # (function name, line number, module file) in assistant/
 
 
 class HashEmbedder(EmbedderBase):
@@ -85,16 +90,16 @@ def make_index(label: str, n_docs: int) -> SearchIndex:
 
 
 def trace_points(action: Callable[[], None]) -> list[Point]:
-    """The lines of assistant/index.py that `action` executes, in the order first reached."""
+    """The lines of the save modules that `action` executes, in the order first reached."""
     seen: dict[Point, None] = {}
 
     def local(frame: Any, event: str, arg: Any) -> Any:
         if event == "line":
-            seen.setdefault((frame.f_code.co_name, frame.f_lineno), None)
+            seen.setdefault((frame.f_code.co_name, frame.f_lineno, frame.f_code.co_filename), None)
         return local
 
     def global_(frame: Any, event: str, arg: Any) -> Any:
-        return local if frame.f_code.co_filename == INDEX_FILE else None
+        return local if frame.f_code.co_filename in SAVE_FILES else None
 
     sys.settrace(global_)
     try:
@@ -108,12 +113,13 @@ def kill_at(point: Point, action: Callable[[], None]) -> None:
     """Run `action`, SIGKILLing this process just before `point` first executes."""
 
     def local(frame: Any, event: str, arg: Any) -> Any:
-        if event == "line" and (frame.f_code.co_name, frame.f_lineno) == point:
+        where = (frame.f_code.co_name, frame.f_lineno, frame.f_code.co_filename)
+        if event == "line" and where == point:
             os.kill(os.getpid(), signal.SIGKILL)
         return local
 
     def global_(frame: Any, event: str, arg: Any) -> Any:
-        return local if frame.f_code.co_filename == INDEX_FILE else None
+        return local if frame.f_code.co_filename in SAVE_FILES else None
 
     sys.settrace(global_)
     action()
@@ -172,7 +178,7 @@ def run(workdir: Path) -> dict[str, Any]:
         _, status = os.waitpid(pid, 0)
         killed = os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
         results["killed" if killed else "completed"] += 1
-        where = f"killed before {point[0]}:{point[1]}"
+        where = f"killed before {Path(point[2]).name}:{point[0]}:{point[1]}"
         problem = check(index_dir, expected)
         if problem:
             results["failures"].append(f"{where}: {problem}")

@@ -28,7 +28,7 @@ def test_build_writes_self_describing_manifest(fake_assistant: Assistant, settin
         "octreotide-trial", "liver-transplant", "embolization-review", "prrt-study"
     }  # fmt: skip
     assert "faiss-cpu" in manifest["libraries"] and "created_at" in manifest
-    for name in ("dense.faiss", "chunks.jsonl", "sources.json", "bm25"):
+    for name in ("dense.faiss", "chunks.db", "sources.json", "bm25", "row_docs.npy"):
         assert (settings.index_dir / name).exists()
 
 
@@ -133,7 +133,7 @@ def test_interrupted_build_leaves_previous_index(
 
 
 def test_damaged_index_names_the_fix(fake_assistant: Assistant, settings: Settings):
-    (settings.index_dir / "chunks.jsonl").write_text("not json\n")
+    (settings.index_dir / "chunks.db").write_bytes(b"not a database")
     with pytest.raises(IndexStateError, match="damaged") as info:
         load_index(settings.index_dir)
     assert "assistant index --force" in info.value.hint

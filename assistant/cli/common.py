@@ -13,7 +13,17 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
 from ..assistant import Assistant
 from ..errors import AssistantError, CorpusError
@@ -156,7 +166,17 @@ STAGE_LABELS = {
     "load-corpus": "Reading the corpus",
     "embed": "Embedding passages",
     "bm25": "Building the BM25 index",
+    "dense": "Building the dense index",
+    "embed-sentences": "Embedding answer sentences",
 }
+
+
+class RateColumn(ProgressColumn):
+    """Items per second of a stage (blank until Rich has measured a rate)."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.speed
+        return Text(f"{speed:,.1f}/s" if speed else "", style="progress.data.speed")
 
 
 @contextmanager
@@ -170,6 +190,8 @@ def progress_display(enabled: bool = True) -> Iterator[Callable[[str, int, int],
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        RateColumn(),
+        TimeRemainingColumn(),
         console=err_console,
         transient=True,
     )

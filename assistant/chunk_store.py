@@ -1,0 +1,201 @@
+"""On-disk stores of a snapshot read by row: chunk texts and note bodies (SQLite, by row or id),
+and float vectors (`VectorFile`).
+
+SQLite was chosen over a memory-mapped Arrow file by measurement (bench/chunk_store.py): it opens
+in well under a millisecond, reads a row in a few microseconds and looks a chunk up by id through
+its own index, without holding anything in memory; Arrow needs an id table built at every start.
+A query reads only the rows it shows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, overload
+
+import numpy as np
+
+from .types import Chunk
+
+CHUNKS_DB = "chunks.db"
+_BATCH = 10_000
+
+
+def write_store(
+    path: Path, chunks: Iterable[Chunk], notes: Mapping[str, Mapping[str, Any]]
+) -> None:
+    """Write the chunks (row = position) and each source's note body into a new SQLite file."""
+    con = sqlite3.connect(path)
+    try:
+        con.execute("PRAGMA journal_mode = OFF")
+        con.execute("PRAGMA synchronous = OFF")
+        con.execute("CREATE TABLE chunks (row INTEGER PRIMARY KEY, id TEXT NOT NULL, data TEXT)")
+        con.execute("CREATE TABLE notes (doc_id TEXT PRIMARY KEY, body TEXT, body_offset INTEGER)")
+        batch: list[tuple[int, str, str]] = []
+        for row, chunk in enumerate(chunks):
+            batch.append((row, chunk.id, json.dumps(chunk.to_dict(), ensure_ascii=False)))
+            if len(batch) >= _BATCH:
+                con.executemany("INSERT INTO chunks VALUES (?, ?, ?)", batch)
+                batch.clear()
+        con.executemany("INSERT INTO chunks VALUES (?, ?, ?)", batch)
+        con.executemany(
+            "INSERT INTO notes VALUES (?, ?, ?)",
+            ((k, v["body"], v["body_offset"]) for k, v in notes.items()),
+        )
+        con.execute("CREATE UNIQUE INDEX chunk_ids ON chunks (id)")
+        con.commit()
+    finally:
+        con.close()
+
+
+class RowStore:
+    """A read-only connection to a snapshot's chunks.db, shared by threads (calls serialised)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        if not path.is_file():
+            raise OSError(f"{path} is missing")
+        self._con = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True,
+                                    check_same_thread=False)  # fmt: skip
+        self._lock = threading.Lock()
+        self.n_chunks = int(self.one("SELECT COUNT(*) FROM chunks")[0])
+        self.n_notes = int(self.one("SELECT COUNT(*) FROM notes")[0])
+
+    def one(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
+        with self._lock:
+            return self._con.execute(sql, args).fetchone()
+
+    def all(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
+        with self._lock:
+            return self._con.execute(sql, args).fetchall()
+
+
+class ChunkStore(Sequence[Chunk]):
+    """The chunks of a snapshot as a sequence read row by row from disk."""
+
+    def __init__(self, store: RowStore) -> None:
+        self._store = store
+
+    def __len__(self) -> int:
+        return self._store.n_chunks
+
+    @overload
+    def __getitem__(self, row: int) -> Chunk: ...
+    @overload
+    def __getitem__(self, row: slice) -> list[Chunk]: ...
+    def __getitem__(self, row: int | slice) -> Chunk | list[Chunk]:
+        if isinstance(row, slice):
+            return [self[i] for i in range(*row.indices(len(self)))]
+        row = int(row)
+        if row < 0:
+            row += len(self)
+        found = self._store.one("SELECT data FROM chunks WHERE row = ?", (row,))
+        if found is None:
+            raise IndexError(f"chunk row {row} out of range")
+        return Chunk(**json.loads(found[0]))
+
+    def __iter__(self) -> Iterator[Chunk]:
+        for start in range(0, len(self), _BATCH):
+            rows = self._store.all(
+                "SELECT data FROM chunks WHERE row >= ? AND row < ? ORDER BY row",
+                (start, start + _BATCH),
+            )
+            for (data,) in rows:
+                yield Chunk(**json.loads(data))
+
+
+class ChunkRows(Mapping[str, int]):
+    """Chunk id -> row, looked up in the store's index on ids."""
+
+    def __init__(self, store: RowStore) -> None:
+        self._store = store
+
+    def __getitem__(self, chunk_id: str) -> int:
+        found = self._store.one("SELECT row FROM chunks WHERE id = ?", (chunk_id,))
+        if found is None:
+            raise KeyError(chunk_id)
+        return int(found[0])
+
+    def __len__(self) -> int:
+        return self._store.n_chunks
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([r[0] for r in self._store.all("SELECT id FROM chunks ORDER BY row")])
+
+
+class NoteStore(Mapping[str, dict[str, Any]]):
+    """Source id -> {"body", "body_offset"}: the note text each source is served from."""
+
+    def __init__(self, store: RowStore) -> None:
+        self._store = store
+
+    def __getitem__(self, doc_id: str) -> dict[str, Any]:
+        sql = "SELECT body, body_offset FROM notes WHERE doc_id = ?"
+        found = self._store.one(sql, (doc_id,))
+        if found is None:
+            raise KeyError(doc_id)
+        return {"body": found[0], "body_offset": found[1]}
+
+    def __len__(self) -> int:
+        return self._store.n_notes
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([r[0] for r in self._store.all("SELECT doc_id FROM notes ORDER BY doc_id")])
+
+
+class VectorFile:
+    """Float vectors of a `.npy` file read by row with `pread`: nothing is mapped or cached, so
+    a query that reads a few rows of a gigabyte file adds nothing to the resident memory (a
+    memory map of a freshly written file maps whole large pages around each row it touches)."""
+
+    def __init__(self, path: Path) -> None:
+        with path.open("rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+            else:
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+            self._start = fh.tell()
+        if fortran or len(shape) != 2:
+            raise ValueError(f"{path} does not hold a C-ordered matrix")
+        self.path = path
+        self.shape: tuple[int, int] = (int(shape[0]), int(shape[1]))
+        self.dtype = np.dtype(dtype)
+        self.ndim = 2
+        self._row_bytes = self.shape[1] * self.dtype.itemsize
+        self._fd = os.open(path, os.O_RDONLY)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def _block(self, start: int, stop: int) -> np.ndarray:
+        n = max(0, stop - start)
+        data = os.pread(self._fd, n * self._row_bytes, self._start + start * self._row_bytes)
+        return np.frombuffer(data, dtype=self.dtype).reshape(n, self.shape[1])
+
+    def __getitem__(self, rows: Any) -> np.ndarray:
+        if isinstance(rows, slice):
+            start, stop, step = rows.indices(len(self))
+            block = self._block(start, stop)
+            return block if step == 1 else block[::step]
+        wanted = np.asarray(rows, dtype=np.int64)
+        flat = np.where(wanted < 0, wanted + len(self), wanted).reshape(-1)
+        if flat.size and (flat.min() < 0 or flat.max() >= len(self)):
+            raise IndexError(f"row out of range for {len(self)} vectors")
+        out = np.empty((flat.size, self.shape[1]), dtype=self.dtype)
+        for i, row in enumerate(flat.tolist()):
+            out[i] = self._block(row, row + 1)[0]
+        return out[0] if wanted.ndim == 0 else out.reshape(*wanted.shape, self.shape[1])
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        whole = self._block(0, len(self))
+        return whole if dtype is None else whole.astype(dtype)
+
+    def __del__(self) -> None:
+        fd = getattr(self, "_fd", None)
+        if fd is not None:
+            os.close(fd)

@@ -1,0 +1,304 @@
+"""How the index behaves at N chunks: build time, memory, disk, cold start, latency and recall.
+
+Embedding a million chunks on two cores takes many hours, so the index this builds is
+SYNTHESISED (the output says so):
+- vectors: real vectors (the project index's chunk and sentence vectors, and the first
+  --scifact-docs SciFact abstracts embedded by the default model) serve as centres; each
+  synthetic vector is a centre plus a quarter of another centre plus Gaussian noise, normalised,
+  so neighbourhoods look like real ones;
+- texts: real sentences of the bundled corpus and of SciFact recombined (5 per chunk, 30 chunks
+  per source), so BM25 term statistics look like real ones. Source notes are not stored (empty
+  bodies): a real index also keeps each source's full text in chunks.db.
+Queries are the gold questions, encoded by the default model (not timed: everything after the
+question is encoded is). Recall@10 compares the approximate dense search with exact search on
+the same vectors. Cold start is a new process's wall time from its start to the first hybrid
+search result, beside a process that only loads the model and encodes one question.
+Usage: .venv/bin/python bench/scale.py --chunks 100000 [--index-type auto] [--json]
+Needs the project index (assistant index) and /work/shared/bench/scifact (--scifact DIR).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from _common import ROOT, machine, percentile
+
+sys.path.insert(0, str(ROOT))
+
+from assistant.settings import Settings  # noqa: E402
+
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])")
+MODEL_ONLY = """
+import time; t0 = time.perf_counter()
+from assistant.settings import Settings
+from assistant.embed import load_embedder
+s = Settings()
+e = load_embedder(s.embedding_model, s.device, s.batch_size, query_threads=s.query_threads,
+                  index_threads=s.index_threads, backend=s.embedding_backend, cache_dir=s.onnx_cache_dir)
+e.embed_query("How is octreotide used for liver metastases?")
+"""
+
+
+def load_embedder() -> Any:
+    from assistant.embed import load_embedder as load
+
+    s = Settings()
+    return load(s.embedding_model, s.device, s.batch_size, query_threads=s.query_threads,
+                index_threads=s.index_threads, backend=s.embedding_backend,
+                cache_dir=s.onnx_cache_dir)  # fmt: skip
+
+
+def material(workdir: Path, scifact: Path, n_docs: int) -> dict[str, Any]:
+    """Real centres, sentences, questions and the model identity (cached in `workdir`)."""
+    cache = workdir / f"material-{n_docs}.npz"
+    texts_file = workdir / f"material-{n_docs}.json"
+    if cache.exists() and texts_file.exists():
+        arrays = np.load(cache)
+        return {**json.loads(texts_file.read_text()), "centres": arrays["centres"],
+                "queries": arrays["queries"]}  # fmt: skip
+    from _common import gold_questions
+
+    from assistant.index import load_index
+    from assistant.sentences import answer_units
+
+    project = load_index(ROOT / "index")
+    embedder = load_embedder()
+    rows = [json.loads(line) for line in (scifact / "corpus.jsonl").open()][:n_docs]
+    abstracts = [f"{r.get('title', '')}. {r.get('text', '')}" for r in rows]
+    print(f"embedding {len(abstracts)} SciFact abstracts once (cached in {workdir}) ...",
+          file=sys.stderr)  # fmt: skip
+    centres = [np.asarray(project.vectors), np.asarray(project.unit_vectors)]
+    centres.append(embedder.embed_documents(abstracts))
+    sentences = [u.text for c in project.chunks for u in answer_units(c.text)]
+    sentences += [s for a in rows for s in SENTENCE_END.split(a.get("text", "")) if len(s) > 20]
+    questions = sorted(set(gold_questions(1000)))
+    queries = np.stack([embedder.embed_query(q) for q in questions])
+    out = {"sentences": sentences, "questions": questions, "model": project.manifest["model"]}
+    workdir.mkdir(parents=True, exist_ok=True)
+    texts_file.write_text(json.dumps(out))
+    np.savez(cache, centres=np.concatenate(centres).astype(np.float32), queries=queries)
+    return {**out, "centres": np.concatenate(centres).astype(np.float32), "queries": queries}
+
+
+def synthesise(
+    n: int, mat: dict[str, Any], seed: int = 0
+) -> tuple[list[Any], list[Any], np.ndarray]:
+    """`n` chunks of recombined real sentences in sources of 30, and their synthetic vectors."""
+    from assistant.types import Chunk, Document
+
+    rng = np.random.default_rng(seed)
+    centres, sentences = mat["centres"], mat["sentences"]
+    d = centres.shape[1]
+    vectors = np.empty((n, d), dtype=np.float32)
+    for start in range(0, n, 100_000):
+        m = min(100_000, n - start)
+        v = (
+            centres[rng.integers(0, len(centres), m)]
+            + 0.25 * centres[rng.integers(0, len(centres), m)]
+        )
+        v += rng.normal(scale=0.5 / np.sqrt(d), size=(m, d)).astype(np.float32)
+        vectors[start : start + m] = v / np.linalg.norm(v, axis=1, keepdims=True)
+    picks = rng.integers(0, len(sentences), (n, 5))
+    docs, chunks = [], []
+    for j in range((n + 29) // 30):
+        doc_id = f"syn-{j:07d}"
+        docs.append(Document(id=doc_id, title=sentences[picks[j * 30, 0]][:80],
+                             year=int(1985 + j % 40), source_type="article", body="",
+                             path=Path(f"/synthetic/{doc_id}.md"), body_offset=0,
+                             fingerprint=doc_id))  # fmt: skip
+        for k in range(j * 30, min(n, j * 30 + 30)):
+            text = " ".join(sentences[i] for i in picks[k])
+            chunks.append(Chunk(id=f"{doc_id}#{k - j * 30}", doc_id=doc_id, n=k - j * 30,
+                                text=text, section="Results", start=0, end=len(text)))  # fmt: skip
+    return docs, chunks, vectors
+
+
+def build(args: argparse.Namespace, mat: dict[str, Any], index_dir: Path) -> dict[str, Any]:
+    """Synthesise and build the index; its timings, recall and the approximate search itself."""
+    import faiss
+
+    from assistant import dense as dense_index
+    from assistant.index import assemble_index, save_index
+
+    t0 = time.perf_counter()
+    docs, chunks, vectors = synthesise(args.chunks, mat)
+    synth_s = time.perf_counter() - t0
+    overrides = {"dense_index": args.index_type}
+    if args.nprobe:
+        overrides["ivf_nprobe"] = args.nprobe
+    if args.ef_search:
+        overrides["hnsw_ef_search"] = args.ef_search
+    if args.refine >= 0:
+        overrides["dense_refine"] = args.refine
+    s = Settings(**overrides)
+    t0 = time.perf_counter()
+    index = assemble_index(docs, chunks, vectors, model=mat["model"], chunker=s.chunker_config(),
+                           bm25_stemmer=s.bm25_stemmer, corpus_files={},
+                           corpus_fingerprint=f"synthetic-{args.chunks}",
+                           dense=s.dense_config())  # fmt: skip
+    save_index(index, index_dir)
+    build_s = time.perf_counter() - t0
+    snap = index_dir / "snapshots" / index.snapshot
+    disk = sum(p.stat().st_size for p in snap.rglob("*") if p.is_file())
+    queries = mat["queries"]
+    _, exact = faiss.knn(queries, vectors, 10, metric=faiss.METRIC_INNER_PRODUCT)
+    info = index.dense_info
+    recalls = []
+    for q, want in zip(queries, exact, strict=True):
+        got = {r for r, _ in dense_index.search(index.dense, vectors, info, q, 10)}
+        recalls.append(len(got & {int(r) for r in want}) / 10)
+    return {"synthesis_s": round(synth_s, 1), "build_s": round(build_s, 1),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            "disk_mb": round(disk / 1e6, 1), "recall_at_10": round(float(np.mean(recalls)), 4),
+            "index_type": info["type"], "dense": info}  # fmt: skip
+
+
+def serve(index_dir: Path, workdir: Path, queries_file: Path) -> None:
+    """The serving process: open the index, answer one search, then time many; print JSON."""
+    started = time.perf_counter()
+    from assistant import Assistant
+    from assistant.lexical import tokenize
+    from assistant.retrieve import bm25_search, dense_search
+
+    empty = workdir / "empty-corpus"
+    empty.mkdir(exist_ok=True)
+    s = Settings(index_dir=index_dir, corpus_dir=empty, auto_rebuild=False)
+    assistant = Assistant(s)
+    data = json.loads(queries_file.read_text())
+    questions, vecs = data["questions"], np.array(data["queries"], dtype=np.float32)
+    t0 = time.perf_counter()
+    assistant.load(rebuild=False)
+    first = assistant.search(questions[0], mode="hybrid")
+    first_s = time.perf_counter() - started
+    open_s = time.perf_counter() - t0
+    assert first, "no passage found"
+    print("FIRST", flush=True)
+    index = assistant.index
+    dense_ms, bm25_ms, hybrid_ms = [], [], []
+    for question, vec in zip(questions * 2, np.concatenate([vecs, vecs]), strict=True):
+        tokens = tokenize(question, s.bm25_stemmer)
+        t = time.perf_counter()
+        dense_search(index, vec, s.candidates)
+        dense_ms.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        bm25_search(index, tokens, s.candidates)
+        bm25_ms.append((time.perf_counter() - t) * 1000)
+        timings: dict[str, float] = {}
+        assistant.search(question, mode="hybrid", timings=timings)
+        hybrid_ms.append(timings["retrieve"] + timings["rerank"])
+    by_file: dict[str, int] = {}  # resident kB per mapped file (/proc/self/smaps)
+    name = "[anon]"
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        parts = line.split()
+        if parts and "-" in parts[0] and not parts[0].endswith(":"):
+            name = Path(parts[5]).name if len(parts) > 5 else "[anon]"
+        elif parts and parts[0] == "Rss:":
+            by_file[name] = by_file.get(name, 0) + int(parts[1])
+    top = sorted(by_file.items(), key=lambda kv: -kv[1])[:6]
+    status = Path("/proc/self/status").read_text()
+    rss = {k: int(line.split()[1]) / 1024 for line in status.splitlines()
+           for k in ("VmRSS", "VmHWM", "RssAnon", "RssFile") if line.startswith(k + ":")}  # fmt: skip
+    print(json.dumps({"first_answer_s": round(first_s, 3), "open_s": round(open_s, 3),
+                      "dense_p50_ms": round(percentile(dense_ms, 50), 2),
+                      "dense_p95_ms": round(percentile(dense_ms, 95), 2),
+                      "bm25_p50_ms": round(percentile(bm25_ms, 50), 2),
+                      "bm25_p95_ms": round(percentile(bm25_ms, 95), 2),
+                      "hybrid_p50_ms": round(percentile(hybrid_ms, 50), 2),
+                      "hybrid_p95_ms": round(percentile(hybrid_ms, 95), 2),
+                      "serve_rss_mb": round(rss["VmRSS"]), "serve_peak_rss_mb": round(rss["VmHWM"]),
+            # of the resident memory, pages of memory-mapped index files (reclaimable page cache)
+            "serve_rss_anon_mb": round(rss["RssAnon"]),
+            "serve_rss_file_mb": round(rss["RssFile"]),
+            "serve_rss_by_file_mb": {k: round(v / 1024) for k, v in top}}))  # fmt: skip
+
+
+def measure_serving(index_dir: Path, workdir: Path, mat: dict[str, Any]) -> dict[str, Any]:
+    """Cold start (new process, cold model cache not forced) and latencies, beside model-only."""
+    queries_file = workdir / "queries.json"
+    queries_file.write_text(json.dumps({"questions": mat["questions"],
+                                        "queries": mat["queries"].tolist()}))  # fmt: skip
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", MODEL_ONLY], check=True, env=env)
+    model_only_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    child = subprocess.Popen([sys.executable, __file__, "--serve", str(index_dir), "--workdir",
+                              str(workdir), "--queries-file", str(queries_file)],
+                             env=env, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert child.stdout is not None
+    first = child.stdout.readline()  # printed as soon as the first search has answered
+    cold_start_s = time.perf_counter() - t0
+    rest = child.stdout.read()
+    if child.wait() != 0 or not first.startswith("FIRST"):
+        raise SystemExit(f"the serving process failed: {first}{rest}")
+    result = json.loads(rest.strip().splitlines()[-1])
+    result["cold_start_s"] = round(cold_start_s, 3)  # process start to first answer
+    result["model_only_s"] = round(model_only_s, 3)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chunks", type=int, default=10_000)
+    parser.add_argument("--index-type", default="auto",
+                        choices=["auto", "flat", "hnsw", "ivf-sq8", "ivf-pq"])  # fmt: skip
+    parser.add_argument("--nprobe", type=int, default=0, help="IVF nprobe (default: setting)")
+    parser.add_argument("--ef-search", type=int, default=0, help="HNSW efSearch (default: setting)")
+    parser.add_argument("--refine", type=int, default=-1, help="dense_refine (default: setting)")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/net-liver-scale"))
+    parser.add_argument("--scifact", type=Path, default=ROOT.parent / "shared/bench/scifact")
+    parser.add_argument("--scifact-docs", type=int, default=2000)
+    parser.add_argument("--keep", action="store_true", help="keep the built index")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--material-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--queries-file", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.workdir, args.queries_file)
+        return
+    if not args.scifact.is_dir():
+        args.scifact = Path("/work/shared/bench/scifact")
+    if args.material_only:
+        material(args.workdir, args.scifact, args.scifact_docs)
+        return
+    if not (
+        args.workdir / f"material-{args.scifact_docs}.npz"
+    ).exists():  # its memory is not the build's
+        subprocess.run([sys.executable, __file__, "--material-only", "--workdir", str(args.workdir),
+                        "--scifact", str(args.scifact), "--scifact-docs", str(args.scifact_docs)],
+                       check=True)  # fmt: skip
+    mat = material(args.workdir, args.scifact, args.scifact_docs)
+    index_dir = args.workdir / f"index-{args.chunks}-{args.index_type}-{args.refine}"
+    shutil.rmtree(index_dir, ignore_errors=True)
+    out: dict[str, Any] = {"chunks": args.chunks, "synthetic": True}
+    out |= build(args, mat, index_dir)
+    out |= measure_serving(index_dir, args.workdir, mat)
+    out["queries"] = len(mat["questions"])
+    out["machine"] = machine()
+    out["note"] = ("synthetic vectors (real vectors as centres + noise) and texts (real sentences "
+                   "recombined); 2 shared cores, figures measured under possible load")  # fmt: skip
+    if not args.keep:
+        shutil.rmtree(index_dir, ignore_errors=True)
+    if args.json:
+        print(json.dumps(out))
+        return
+    print(f"{args.chunks} chunks, SYNTHESISED vectors and texts ({out['note']}); {out['machine']}")
+    for key, value in out.items():
+        if key not in ("note", "machine"):
+            print(f"  {key}: {value}")
+
+
+if __name__ == "__main__":
+    main()
