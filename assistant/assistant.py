@@ -29,7 +29,7 @@ from .lexical import tokenize
 from .lifecycle import IndexLifecycle, StageProgress, one_snapshot
 from .references import cited_ids, render
 from .rerank import diversify
-from .retrieve import Ranked, reciprocal_rank_fusion, retrieve
+from .retrieve import Ranked, RetrievalParams, reciprocal_rank_fusion, retrieve
 from .settings import Settings
 from .similarity import with_similarity
 from .types import CITATION_FIELDS, MODES, Answer, Filters, Passage
@@ -58,6 +58,11 @@ class Assistant(IndexLifecycle):
         self._abbreviations: tuple[SearchIndex, dict[str, str | None]] | None = None
         # how the answer stage scores sentences (bench/tune_answer.py tries others)
         self.composer = ComposerWeights(max_words=self.settings.answer_max_words)
+
+    @property
+    def retrieval(self) -> RetrievalParams:
+        """How searches are run and fused, from the settings."""
+        return RetrievalParams.from_settings(self.settings)
 
     # ----------------------------------------------------------------- questions
     def validate_question(self, question: str) -> str:
@@ -133,12 +138,8 @@ class Assistant(IndexLifecycle):
             query_vector=qvec,
             query_tokens=tokens,
             n=max(offset + k, s.candidates) if s.max_per_source else offset + k,
-            candidates=s.candidates,
-            rrf_k=s.rrf_k,
-            dense_weight=s.dense_weight,
-            bm25_weight=s.bm25_weight,
+            params=self.retrieval,
             filters=filters,
-            fusion=s.fusion,
             store=self.store,
         )
         if follow_up and follow_up != query and s.follow_up_focus:
@@ -347,12 +348,8 @@ class Assistant(IndexLifecycle):
             query_vector=self.query_encoder.embed_query(follow_up),
             query_tokens=tokenize(follow_up, s.bm25_stemmer),
             n=s.candidates,
-            candidates=s.candidates,
-            rrf_k=s.rrf_k,
-            dense_weight=s.dense_weight,
-            bm25_weight=s.bm25_weight,
+            params=self.retrieval,
             filters=filters,
-            fusion=s.fusion,
             store=self.store,
         )
         within = [(row, score) for row, score in alone if index.doc_of_row(row) in focus]

@@ -24,7 +24,7 @@ from .errors import InputError
 from .index import FORMAT_VERSION, SearchIndex, build_index, load_index, read_manifest, save_index
 from .lexical import tokenize
 from .metrics import eval_libraries, ranking_metrics
-from .retrieve import retrieve
+from .retrieve import RetrievalParams, retrieve
 from .settings import Settings
 from .types import MODES, Document
 
@@ -213,6 +213,9 @@ def rank_documents(
     run: dict[str, list[str]] = {}
     latencies = []
     items = sorted(queries.items())
+    params = RetrievalParams.from_settings(
+        settings, candidates=max(settings.candidates, n_chunks), fusion=fusion or settings.fusion
+    )
     for i, (qid, text) in enumerate(items):
         t0 = time.perf_counter()
         ranked = retrieve(
@@ -221,11 +224,7 @@ def rank_documents(
             query_vector=embedder.embed_query(text) if mode != "bm25" else None,
             query_tokens=tokenize(text, settings.bm25_stemmer),
             n=n_chunks,
-            candidates=max(settings.candidates, n_chunks),
-            rrf_k=settings.rrf_k,
-            dense_weight=settings.dense_weight,
-            bm25_weight=settings.bm25_weight,
-            fusion=fusion or settings.fusion,
+            params=params,
         )
         run[qid] = ranked_documents(index, ranked, depth)
         latencies.append((time.perf_counter() - t0) * 1000)

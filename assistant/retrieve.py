@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -12,6 +13,7 @@ from .index import SearchIndex
 from .types import Filters
 
 if TYPE_CHECKING:
+    from .settings import Settings
     from .stores import Store
 
 Ranked = list[tuple[int, float]]  # (chunk row, score), best first
@@ -84,6 +86,25 @@ def score_fusion(lists: Sequence[Ranked], weights: Sequence[float]) -> Ranked:
     return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
 
 
+@dataclass(frozen=True)
+class RetrievalParams:
+    """How a hybrid search is run and fused: one object for the assistant and the BEIR runner."""
+
+    candidates: int = 50  # rows each list contributes before fusion
+    fusion: str = "score"  # "adaptive", "score" or "rrf"
+    dense_weight: float = 1.0
+    bm25_weight: float = 1.0
+    rrf_k: float = 60.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **changes: Any) -> RetrievalParams:
+        """The parameters the settings give, with `changes` applied."""
+        params = cls(candidates=settings.candidates, fusion=settings.fusion,
+                     dense_weight=settings.dense_weight, bm25_weight=settings.bm25_weight,
+                     rrf_k=settings.rrf_k)  # fmt: skip
+        return replace(params, **changes) if changes else params
+
+
 def retrieve(
     index: SearchIndex,
     *,
@@ -91,19 +112,14 @@ def retrieve(
     query_vector: np.ndarray | None,
     query_tokens: Sequence[str],
     n: int,
-    candidates: int,
-    rrf_k: float = 60.0,
-    dense_weight: float = 1.0,
-    bm25_weight: float = 1.0,
+    params: RetrievalParams = RetrievalParams(),
     filters: Filters | None = None,
-    fusion: str = "score",
     store: Store | None = None,
 ) -> Ranked:
     """The best `n` chunk rows for a query in the given mode, searched in `store` (default:
     the local FAISS + bm25s files of the snapshot)."""
     if store is not None and store.kind != "local":
-        return _retrieve_in(store, index, mode, query_vector, query_tokens, n, candidates,
-                            rrf_k, dense_weight, bm25_weight, filters, fusion)  # fmt: skip
+        return _retrieve_in(store, index, mode, query_vector, query_tokens, n, params, filters)
     allowed = allowed_rows(index, filters)
     if mode == "dense":
         assert query_vector is not None
@@ -111,10 +127,10 @@ def retrieve(
     if mode == "bm25":
         return bm25_search(index, query_tokens, n, allowed)
     assert query_vector is not None
-    depth = max(candidates, n)
+    depth = max(params.candidates, n)
     dense = dense_search(index, query_vector, depth, allowed)
     lexical = bm25_search(index, query_tokens, depth, allowed)
-    return _fuse(index, dense, lexical, query_tokens, n, fusion, dense_weight, bm25_weight, rrf_k)
+    return _fuse(index, dense, lexical, query_tokens, n, params)
 
 
 def _fuse(
@@ -123,19 +139,17 @@ def _fuse(
     lexical: Ranked,
     query_tokens: Sequence[str],
     n: int,
-    fusion: str,
-    dense_weight: float,
-    bm25_weight: float,
-    rrf_k: float,
+    params: RetrievalParams,
 ) -> Ranked:
-    if fusion == "score":
-        return score_fusion([dense, lexical], [dense_weight, bm25_weight])[:n]
-    if fusion == "adaptive":
+    weights = [params.dense_weight, params.bm25_weight]
+    if params.fusion == "score":
+        return score_fusion([dense, lexical], weights)[:n]
+    if params.fusion == "adaptive":
         from .fusion import adaptive_fusion
 
         n_docs = max(1, len(index.chunks))
         return adaptive_fusion(dense, lexical, query_tokens, index.idf, n_docs)[:n]
-    return reciprocal_rank_fusion([dense, lexical], [dense_weight, bm25_weight], rrf_k)[:n]
+    return reciprocal_rank_fusion([dense, lexical], weights, params.rrf_k)[:n]
 
 
 def _retrieve_in(
@@ -145,12 +159,8 @@ def _retrieve_in(
     query_vector: np.ndarray | None,
     query_tokens: Sequence[str],
     n: int,
-    candidates: int,
-    rrf_k: float,
-    dense_weight: float,
-    bm25_weight: float,
+    params: RetrievalParams,
     filters: Filters | None,
-    fusion: str,
 ) -> Ranked:
     """`retrieve` against another store: its search, the same fusion (unless it fuses itself)."""
     if mode == "dense":
@@ -159,12 +169,13 @@ def _retrieve_in(
     if mode == "bm25":
         return store.lexical_search(index, query_tokens, n, filters)
     assert query_vector is not None
-    depth = max(candidates, n)
-    fused = store.hybrid_search(index, query_vector, query_tokens, n, depth=depth, fusion=fusion,
-                                dense_weight=dense_weight, bm25_weight=bm25_weight, rrf_k=rrf_k,
+    depth = max(params.candidates, n)
+    fused = store.hybrid_search(index, query_vector, query_tokens, n, depth=depth,
+                                fusion=params.fusion, dense_weight=params.dense_weight,
+                                bm25_weight=params.bm25_weight, rrf_k=params.rrf_k,
                                 filters=filters)  # fmt: skip
     if fused is not None:
         return fused[:n]
     dense = store.dense_search(index, query_vector, depth, filters)
     lexical = store.lexical_search(index, query_tokens, depth, filters)
-    return _fuse(index, dense, lexical, query_tokens, n, fusion, dense_weight, bm25_weight, rrf_k)
+    return _fuse(index, dense, lexical, query_tokens, n, params)

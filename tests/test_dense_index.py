@@ -11,7 +11,7 @@ from assistant import dense as dense_index
 from assistant.chunk_store import ChunkStore, VectorFile
 from assistant.errors import IndexStateError
 from assistant.index import FORMAT_VERSION, load_index
-from assistant.retrieve import dense_search, retrieve
+from assistant.retrieve import RetrievalParams, dense_search, retrieve
 from assistant.types import Filters
 
 QUESTIONS = [
@@ -118,7 +118,8 @@ def test_loaded_index_is_memory_mapped_and_read_by_row(fake_assistant: Assistant
     since = Filters(year_min=2010)
     for question in QUESTIONS:
         args = dict(mode="hybrid", query_vector=embedder.embed_query(question),
-                    query_tokens=question.lower().split(), n=5, candidates=20)  # fmt: skip
+                    query_tokens=question.lower().split(), n=5,
+                    params=RetrievalParams(candidates=20))  # fmt: skip
         assert retrieve(loaded, **args) == retrieve(built, **args)
         assert retrieve(loaded, filters=since, **args) == retrieve(built, filters=since, **args)
 
