@@ -40,6 +40,7 @@ from .index_checks import (
     FORMAT_VERSION,
     check_backend,
     check_dimension,
+    check_format,
     check_model,
     stale_reason,
 )
@@ -397,14 +398,8 @@ def load_snapshot(index_dir: Path, folder: Path | None) -> SearchIndex:
         raise IndexStateError(
             f"no index in {index_dir}", f"build it: assistant index --index {index_dir}"
         )
+    check_format(manifest, index_dir)
     rebuild = f"rebuild it: assistant index --force --index {index_dir}"
-    version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
-        raise IndexStateError(
-            f"index in {index_dir} has format version {version} (an older layout); this program "
-            f"reads version {FORMAT_VERSION}",
-            rebuild,
-        )
     info = manifest.get("dense") or {"type": "flat"}
     try:
         dense, vectors = dense_index.open_dense(folder, info)

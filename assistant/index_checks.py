@@ -14,16 +14,21 @@ from .errors import IndexStateError
 FORMAT_VERSION = 3
 
 
-def check_model(manifest: dict[str, Any], name: str, fingerprint: str, index_dir: Path) -> None:
-    """Refuse an index built with another format or embedding model."""
-    rebuild = f"rebuild it: assistant index --force --index {index_dir}"
+def check_format(manifest: dict[str, Any], index_dir: Path) -> None:
+    """Refuse an index written in another layout (format version)."""
     version = manifest.get("format_version")
     if version != FORMAT_VERSION:
         raise IndexStateError(
-            f"index in {index_dir} has format version {version}; this program reads "
-            f"version {FORMAT_VERSION}",
-            rebuild,
+            f"index in {index_dir} has format version {version} (an older layout); this program "
+            f"reads version {FORMAT_VERSION}",
+            f"rebuild it: assistant index --force --index {index_dir}",
         )
+
+
+def check_model(manifest: dict[str, Any], name: str, fingerprint: str, index_dir: Path) -> None:
+    """Refuse an index built with another format or embedding model."""
+    rebuild = f"rebuild it: assistant index --force --index {index_dir}"
+    check_format(manifest, index_dir)
     model = manifest.get("model", {})
     if model.get("fingerprint") != fingerprint:
         raise IndexStateError(
