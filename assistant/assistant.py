@@ -5,6 +5,7 @@ It answers (search, ask, sources, context); loading and refreshing the model and
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -22,7 +23,6 @@ from .answer import (
 )
 from .conversation import rewrite_query
 from .currency import corpus_stamp, is_after_review
-from .embed import Embedder
 from .errors import InputError
 from .index import SearchIndex, index_backend
 from .lexical import tokenize
@@ -30,7 +30,6 @@ from .lifecycle import IndexLifecycle, StageProgress, one_snapshot
 from .references import cited_ids, render
 from .rerank import diversify
 from .retrieve import Ranked, RetrievalParams, reciprocal_rank_fusion, retrieve
-from .settings import Settings
 from .similarity import with_similarity
 from .types import CITATION_FIELDS, MODES, Answer, Filters, Passage
 
@@ -46,18 +45,14 @@ class Assistant(IndexLifecycle):
     """Answers questions from the indexed literature (the model and index lifecycle is
     `IndexLifecycle`'s). Safe to share between threads."""
 
-    def __init__(
-        self,
-        settings: Settings | None = None,
-        embedder: Embedder | None = None,
-        progress: StageProgress | None = None,
-    ) -> None:
-        super().__init__(settings, embedder, progress)
-        self._stamp: tuple[SearchIndex, dict[str, Any]] | None = None
-        # long forms of the abbreviations questions used, per loaded index
-        self._abbreviations: tuple[SearchIndex, dict[str, str | None]] | None = None
-        # how the answer stage scores sentences (bench/tune_answer.py tries others)
-        self.composer = ComposerWeights(max_words=self.settings.answer_max_words)
+    # the corpus stamp and the long forms of the abbreviations questions used, per loaded index
+    _stamp: tuple[SearchIndex, dict[str, Any]] | None = None
+    _abbreviations: tuple[SearchIndex, dict[str, str | None]] | None = None
+
+    @functools.cached_property
+    def composer(self) -> ComposerWeights:
+        """How the answer stage scores sentences (assignable: bench/tune_answer.py tries others)."""
+        return ComposerWeights(max_words=self.settings.answer_max_words)
 
     @property
     def retrieval(self) -> RetrievalParams:

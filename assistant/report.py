@@ -48,18 +48,32 @@ def _plots(result: Mapping[str, Any]) -> list[tuple[str, str]]:
         records = [r for r in data["per_question"] if r["answerable"] and r["answers"]]
         ys = [recall_at([r["answer_rank"] for r in records], k) for k in ANSWER_KS]
         ax.plot(ANSWER_KS, ys, marker="o", label=mode)
-    ax.set(xlabel="k (passages)", ylabel="answer recall@k", ylim=(0, 1.02),
-           title="Answer recall at k")  # fmt: skip
-    ax.grid(alpha=0.3)
-    ax.legend()
-    out.append(("Answer recall@k per mode", _svg(fig)))
+    out.append(
+        _figure(
+            "Answer recall@k per mode",
+            fig,
+            ax,
+            xlabel="k (passages)",
+            ylabel="answer recall@k",
+            ylim=(0, 1.02),
+            title="Answer recall at k",
+        )
+    )
 
     fig, ax = plt.subplots(figsize=(5, 3.4))
     for mode, data in runs.items():
         ax.hist([r["latency_ms"] for r in data["per_question"]], bins=30, alpha=0.5, label=mode)
-    ax.set(xlabel="latency per question (ms)", ylabel="questions", title="Latency")
-    ax.legend()
-    out.append(("Latency distribution", _svg(fig)))
+    out.append(
+        _figure(
+            "Latency distribution",
+            fig,
+            ax,
+            grid=False,
+            xlabel="latency per question (ms)",
+            ylabel="questions",
+            title="Latency",
+        )
+    )
 
     fig, ax = plt.subplots(figsize=(5, 3.4))
     threshold = result.get("settings", {}).get("abstain_threshold")
@@ -69,12 +83,16 @@ def _plots(result: Mapping[str, Any]) -> list[tuple[str, str]]:
         if threshold is not None and rows:
             near = min(rows, key=lambda r: abs(r["threshold"] - threshold))
             ax.plot([near["coverage"]], [near["accuracy"]], "k*", markersize=10)
-    ax.set(xlabel="coverage (share of questions answered)",
-           ylabel="accuracy of answered questions",
-           title="Abstention threshold sweep (★ = setting)")  # fmt: skip
-    ax.grid(alpha=0.3)
-    ax.legend()
-    out.append(("Coverage against accuracy as the threshold moves", _svg(fig)))
+    out.append(
+        _figure(
+            "Coverage against accuracy as the threshold moves",
+            fig,
+            ax,
+            xlabel="coverage (share of questions answered)",
+            ylabel="accuracy of answered questions",
+            title="Abstention threshold sweep (★ = setting)",
+        )
+    )
 
     fig, ax = plt.subplots(figsize=(5, 3.4))
     for mode, data in runs.items():
@@ -86,12 +104,34 @@ def _plots(result: Mapping[str, Any]) -> list[tuple[str, str]]:
                 label=f"{mode} coverage")  # fmt: skip
     if threshold is not None:
         ax.axvline(threshold, color="k", lw=0.8)
-    ax.set(xlabel="abstention threshold (best passage cosine similarity)", ylim=(0, 1.02),
-           title="Threshold sweep")  # fmt: skip
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    out.append(("Balanced accuracy and coverage against the threshold", _svg(fig)))
+    out.append(
+        _figure(
+            "Balanced accuracy and coverage against the threshold",
+            fig,
+            ax,
+            legend_size=7,
+            ylim=(0, 1.02),
+            title="Threshold sweep",
+            xlabel="abstention threshold (best passage cosine similarity)",
+        )
+    )
     return out
+
+
+def _figure(
+    caption: str,
+    fig: Any,
+    ax: Any,
+    grid: bool = True,
+    legend_size: float | None = None,
+    **labels: Any,
+) -> tuple[str, str]:
+    """A finished plot: axis labels and title set, grid and legend drawn, rendered to SVG."""
+    ax.set(**labels)
+    if grid:
+        ax.grid(alpha=0.3)
+    ax.legend(fontsize=legend_size)
+    return caption, _svg(fig)
 
 
 def _metrics_table(per_mode: Mapping[str, Mapping[str, Any]], names: Sequence[str]) -> str:
