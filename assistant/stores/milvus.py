@@ -20,14 +20,14 @@ import re
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import AssistantError, IndexStateError
-from ..lexical import tokenize
 from .base import Ranked, recorded_kind
+from .milvus_client import config_error, connect, milvus_module
+from .milvus_schema import collection_schema, entity, filter_expression  # noqa: F401 - tests
 
 if TYPE_CHECKING:
     from ..index import SearchIndex
@@ -38,35 +38,7 @@ IDENTITY = "assistant.identity"  # collection property: what the vectors were ma
 STATE = "assistant.state"  # collection property: "building" until every row is written
 INSERT_BATCH = 512
 COPY_BATCH = 1000
-NO_YEAR = -1  # a source without a year: excluded by any year filter, as Filters.allows does
-MAX_TEXT = 65535
 MAX_LIMIT = 16384  # Milvus's largest top-k
-
-
-def milvus_module() -> Any:
-    """pymilvus, or the error saying which extra to install."""
-    try:
-        import pymilvus
-    except ImportError as exc:
-        raise AssistantError(
-            "ASSISTANT_STORE=milvus needs pymilvus (and milvus-lite for a local file URI)",
-            "install the scale extra: pip install -e '.[scale]' (or set ASSISTANT_STORE=local)",
-        ) from exc
-    return pymilvus
-
-
-def filter_expression(filters: Filters | None) -> str:
-    """A Milvus boolean expression for the filters ('' when nothing is filtered)."""
-    if filters is None or filters.is_empty():
-        return ""
-    parts = []
-    if filters.year_min is not None or filters.year_max is not None:
-        parts.append(f"year >= {max(0, filters.year_min or 0)}")
-        if filters.year_max is not None:
-            parts.append(f"year <= {int(filters.year_max)}")
-    if filters.source_types:
-        parts.append(f"source_type in {json.dumps(list(filters.source_types))}")
-    return " and ".join(parts)
 
 
 def _bm25_scores(hits: Sequence[Any], k1: float) -> Ranked:
@@ -104,55 +76,11 @@ class MilvusStore:
         self.client  # noqa: B018 - connects, or raises the error naming the setting
 
     def _connect(self) -> Any:
-        pymilvus = milvus_module()
-        s = self.settings
-        if s.milvus_uri is None:  # the default Milvus Lite file lives in the index folder
-            s.index_dir.mkdir(parents=True, exist_ok=True)
-        kwargs: dict[str, Any] = {"uri": self.uri, "timeout": s.milvus_timeout}
-        if s.milvus_token:
-            kwargs["token"] = s.milvus_token
-        if s.milvus_db_name:
-            kwargs["db_name"] = s.milvus_db_name
-        if self.uri.startswith("https://") or s.milvus_tls_ca or s.milvus_tls_cert:
-            kwargs["secure"] = True
-            for key, value in (("ca_pem_path", s.milvus_tls_ca),
-                               ("client_pem_path", s.milvus_tls_cert),
-                               ("client_key_path", s.milvus_tls_key),
-                               ("server_name", s.milvus_tls_server_name)):  # fmt: skip
-                if value:
-                    kwargs[key] = str(value)
-        try:
-            client = pymilvus.MilvusClient(**kwargs)
-            client.list_collections()
-        except Exception as exc:  # noqa: BLE001 - every failure becomes one line with its fix
-            raise self.config_error(exc) from exc
-        return client
+        return connect(self.settings, self.uri)
 
     def config_error(self, exc: BaseException) -> AssistantError:
         """The one-line error for a failed connection or call, naming the setting to fix."""
-        text = str(getattr(exc, "message", "") or exc)
-        low = text.lower()
-        if any(w in low for w in ("auth", "credential", "token", "password", "permission")):
-            return AssistantError(
-                f"Milvus at {self.uri} refused the credentials: {text}",
-                "check ASSISTANT_MILVUS_TOKEN ('user:password' or an API key)",
-            )
-        if any(w in low for w in ("ssl", "tls", "certificate", "handshake")):
-            return AssistantError(
-                f"TLS with Milvus at {self.uri} failed: {text}",
-                "check ASSISTANT_MILVUS_TLS_CA / _CERT / _KEY / _SERVER_NAME",
-            )
-        if "lock" in low or _lite_locked(self.uri):
-            return AssistantError(
-                f"the Milvus Lite file {self.uri} is in use by another process: {text}",
-                "a Milvus Lite file serves one process at a time: stop the other one, or point "
-                "ASSISTANT_MILVUS_URI at a Milvus server (http://host:19530) for several",
-            )
-        return AssistantError(
-            f"cannot reach Milvus at {self.uri}: {text}",
-            "check ASSISTANT_MILVUS_URI (a writable local file for Milvus Lite, or "
-            "http://host:19530 for a running server), or set ASSISTANT_STORE=local",
-        )
+        return config_error(self.uri, exc)
 
     def close(self) -> None:
         """Close the client; for Milvus Lite also stop its in-process server, which frees the
@@ -296,56 +224,16 @@ class MilvusStore:
 
     # ------------------------------------------------------------------ writing
     def _new_collection(self, index: SearchIndex) -> str:
-        pymilvus = milvus_module()
-        DataType, Function, FunctionType = (pymilvus.DataType, pymilvus.Function,
-                                            pymilvus.FunctionType)  # fmt: skip
-        c = self.client
-        schema = c.create_schema(auto_id=False, enable_dynamic_field=False)
-        schema.add_field("row", DataType.INT64, is_primary=True)
-        schema.add_field("chunk_id", DataType.VARCHAR, max_length=1024)
-        schema.add_field("doc_id", DataType.VARCHAR, max_length=512)
-        schema.add_field("year", DataType.INT64)
-        schema.add_field("source_type", DataType.VARCHAR, max_length=128)
-        # the chunk's own BM25 tokens (stemmed, stop words out), split again only at spaces
-        schema.add_field("tokens", DataType.VARCHAR, max_length=MAX_TEXT, enable_analyzer=True,
-                         analyzer_params={"tokenizer": "standard"})  # fmt: skip
-        schema.add_field("vector", DataType.FLOAT_VECTOR,
-                         dim=int(index.manifest["model"]["dimension"]))  # fmt: skip
-        schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
-        schema.add_function(Function(name="bm25", function_type=FunctionType.BM25,
-                                     input_field_names=["tokens"],
-                                     output_field_names=["sparse"]))  # fmt: skip
-        params = c.prepare_index_params()
-        # exact search, as the local store; a cluster would choose HNSW or IVF here
-        params.add_index("vector", index_type="FLAT", metric_type="IP")
-        bm25 = index.manifest.get("bm25", {})
-        params.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
-                         params={"bm25_k1": bm25.get("k1", 1.5),
-                                 "bm25_b": bm25.get("b", 0.75)})  # fmt: skip
+        schema, params = collection_schema(self.client, index.manifest)
         name = f"{self.alias}__{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
-        c.create_collection(name, schema=schema, index_params=params, consistency_level="Strong",
-                            properties={IDENTITY: json.dumps(self.identity(index)),
-                                        STATE: "building"})  # fmt: skip
+        self.client.create_collection(
+            name, schema=schema, index_params=params, consistency_level="Strong",
+            properties={IDENTITY: json.dumps(self.identity(index)), STATE: "building"},
+        )  # fmt: skip
         return name
 
     def _entity(self, index: SearchIndex, row: int, vector: Sequence[float]) -> dict[str, Any]:
-        chunk = index.chunks[row]
-        meta = index.sources.get(chunk.doc_id, {})
-        year = meta.get("year")
-        stemmer = index.manifest.get("bm25", {}).get("stemmer")
-        title = str(meta.get("title") or "")
-        from ..chunk import embedding_text
-
-        tokens = " ".join(tokenize(embedding_text(chunk, title), stemmer)) or "\u2205"
-        return {
-            "row": row,
-            "chunk_id": chunk.id,
-            "doc_id": chunk.doc_id,
-            "year": int(year) if isinstance(year, int) else NO_YEAR,
-            "source_type": str(meta.get("source_type") or ""),
-            "tokens": tokens[:MAX_TEXT],
-            "vector": list(vector),
-        }
+        return entity(index, row, vector)
 
     def _insert(self, name: str, entities: list[dict[str, Any]]) -> None:
         self.client.insert(name, entities)
@@ -389,12 +277,12 @@ class MilvusStore:
         copied = 0
         for batch in self._row_batches(source, list(keep), fields):
             out = []
-            for entity in batch:
-                old = int(entity["row"])
+            for found in batch:
+                old = int(found["row"])
                 if old in keep:
-                    item = {k: entity[k] for k in fields[1:-1]}
+                    item = {k: found[k] for k in fields[1:-1]}
                     item["row"] = keep[old]
-                    item["vector"] = [float(x) for x in entity["vector"]]
+                    item["vector"] = [float(x) for x in found["vector"]]
                     out.append(item)
             if out:
                 self._insert(target, out)
@@ -535,22 +423,6 @@ class MilvusStore:
         fields = ["row", "chunk_id", "doc_id", "year", "source_type"]
         for batch in self._row_batches(name, range(len(index.chunks)), fields):
             yield from batch
-
-
-def _lite_locked(uri: str) -> bool:
-    """Whether another process holds the Milvus Lite data folder `uri` (its LOCK file)."""
-    import fcntl
-
-    lock = Path(uri) / "LOCK"
-    if "://" in uri or not lock.is_file():
-        return False
-    try:
-        with lock.open("a") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            fcntl.flock(fh, fcntl.LOCK_UN)
-    except OSError:
-        return True
-    return False
 
 
 def _vectors_of(index: SearchIndex, rows: Sequence[int]) -> np.ndarray:
