@@ -152,6 +152,7 @@ def index_key(dataset: BeirDataset, embedder: Embedder, settings: Settings) -> s
         "data": dataset.fingerprint,
         "model": embedder.fingerprint,
         "backend": embedder_backend(embedder),
+        "backend_version": embedder.backend_version,
         "chunker": settings.chunker_config(),
         "stemmer": settings.bm25_stemmer,
         "dense": settings.dense_config(),

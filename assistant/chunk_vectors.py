@@ -38,6 +38,14 @@ def index_backend(manifest: dict[str, Any]) -> str:
     return str(manifest.get("model", {}).get("backend") or "torch")
 
 
+def index_backend_version(manifest: dict[str, Any]) -> int:
+    """The backend recipe an index was built with (indexes from before the field: the first
+    ONNX recipe, 1, or 0 for torch)."""
+    model = manifest.get("model", {})
+    default = 1 if index_backend(manifest).startswith("onnx") else 0
+    return int(model.get("backend_version", default))
+
+
 def same_embedding(
     manifest: dict[str, Any], embedder: Embedder, chunker: dict[str, int], format_version: int
 ) -> bool:
@@ -48,6 +56,7 @@ def same_embedding(
         and model.get("fingerprint") == embedder.fingerprint
         and model.get("dimension") == embedder.dimension
         and index_backend(manifest) == embedder_backend(embedder)
+        and index_backend_version(manifest) == embedder.backend_version
         and manifest.get("chunker") == chunker
     )
 

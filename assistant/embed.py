@@ -25,6 +25,7 @@ class Embedder(Protocol):
     dimension: int
     fingerprint: str
     backend: str  # "torch", "onnx" or "onnx-int8": part of the model's identity in a manifest
+    backend_version: int  # version of the backend's recipe (the ONNX export and quantisation)
 
     def embed_documents(
         self, texts: Sequence[str], progress: Progress | None = None
@@ -45,6 +46,7 @@ class EmbedderBase:
     """
 
     backend: str = "torch"
+    backend_version: int = 0
 
     def embed_query(self, text: str) -> np.ndarray:
         raise NotImplementedError

@@ -315,6 +315,7 @@ class OnnxEmbedder(EmbedderBase):
             )
         self.name = model_name
         self.backend = "onnx-int8" if quantized else "onnx"
+        self.backend_version = EXPORT_VERSION  # a new export recipe makes other vectors
         self.fingerprint = model_fingerprint(model_name, folder)
         self.batch_size = batch_size
         self.query_threads = query_threads

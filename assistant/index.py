@@ -243,6 +243,7 @@ def build_index(
         "dimension": embedder.dimension,
         "fingerprint": embedder.fingerprint,
         "backend": embedder_backend(embedder),
+        "backend_version": embedder.backend_version,
     }
     index = assemble_index(docs, chunks, ready.vectors, model=model, chunker=chunker,
                            bm25_stemmer=bm25_stemmer, corpus_files=corpus_files,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .chunk_vectors import index_backend
+from .chunk_vectors import index_backend, index_backend_version
 from .errors import IndexStateError
 
 # 2: answer-unit (sentence) vectors; 3: layout for scale (chunk store in SQLite, vectors kept
@@ -39,9 +39,19 @@ def check_model(manifest: dict[str, Any], name: str, fingerprint: str, index_dir
         )
 
 
-def check_backend(manifest: dict[str, Any], backend: str, index_dir: Path) -> None:
-    """Refuse an index embedded by another backend (torch, onnx, onnx-int8): vectors differ."""
+def check_backend(
+    manifest: dict[str, Any], backend: str, index_dir: Path, version: int | None = None
+) -> None:
+    """Refuse an index embedded by another backend (torch, onnx, onnx-int8) or another version
+    of its recipe: the vectors differ."""
     built = index_backend(manifest)
+    built_version = index_backend_version(manifest)
+    if built == backend and version is not None and built_version != version:
+        raise IndexStateError(
+            f"index in {index_dir} was built with version {built_version} of the '{built}' "
+            f"recipe (export and quantisation); this program makes version {version}",
+            f"rebuild it: assistant index --force --index {index_dir}",
+        )
     if built != backend:
         raise IndexStateError(
             f"index in {index_dir} was built with the '{built}' embedding backend, but the "

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from .chunk import chunk_documents
+from .chunk_vectors import index_backend_version
 from .corpus import combined_fingerprint, corpus_fingerprints, load_corpus
 from .embed import Embedder, QueryBatcher, describe_model, embedder_backend, load_embedder
 from .errors import AssistantError, IndexStateError
@@ -154,7 +155,8 @@ class IndexLifecycle:
             index = load_index(s.index_dir)
             name, fingerprint = self._model_identity()
             check_model(index.manifest, name, fingerprint, s.index_dir)
-            check_backend(index.manifest, embedder_backend(self.embedder), s.index_dir)
+            check_backend(index.manifest, embedder_backend(self.embedder), s.index_dir,
+                          self.embedder.backend_version)  # fmt: skip
             check_dimension(index.manifest, self.embedder.dimension, s.index_dir)
             self.store.check(index)
             self._index = index
@@ -199,9 +201,10 @@ class IndexLifecycle:
             name, fingerprint = self._model_identity()
             check_model(manifest, name, fingerprint, s.index_dir)
             backend = embedder_backend(self.embedder)  # the given embedder's, else the setting's
-            if index_backend(manifest) != backend:  # vectors of another backend: never mixed
-                if not auto:
-                    check_backend(manifest, backend, s.index_dir)
+            version = self.embedder.backend_version
+            if (index_backend(manifest), index_backend_version(manifest)) != (backend, version):
+                if not auto:  # vectors of another backend or recipe: never mixed
+                    check_backend(manifest, backend, s.index_dir, version)
                 self.build(force=True)
                 return self.index
             files = corpus_fingerprints(s.corpus_dir)

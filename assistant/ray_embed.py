@@ -94,6 +94,7 @@ class RayEmbedder:
         self.dimension = local.dimension
         self.fingerprint = local.fingerprint
         self.backend = embedder_backend(local)
+        self.backend_version = local.backend_version
         self.batch_size = int(getattr(local, "batch_size", settings.batch_size))
 
     def _config(self, gpus: float) -> dict[str, Any]:

@@ -20,6 +20,7 @@ def test_build_writes_self_describing_manifest(fake_assistant: Assistant, settin
         "dimension": 64,
         "fingerprint": fake_assistant.embedder.fingerprint,
         "backend": "torch",  # what an embedder that names no backend counts as
+        "backend_version": 0,
     }
     assert manifest["chunker"] == settings.chunker_config()
     assert manifest["counts"]["documents"] == 4

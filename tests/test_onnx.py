@@ -15,6 +15,7 @@ import pytest
 from conftest import FIXTURE_CORPUS, FakeEmbedder
 
 from assistant import Assistant, Settings
+from assistant.chunk_vectors import index_backend_version
 from assistant.embed import load_embedder
 from assistant.errors import AssistantError, IndexStateError
 from assistant.index import check_backend, index_backend, read_manifest
@@ -65,6 +66,24 @@ def test_reload_refuses_an_index_of_another_backend(settings: Settings):
     Assistant(settings, embedder=FakeOnnxEmbedder()).build(force=True)
     with pytest.raises(IndexStateError):
         live.reload()
+
+
+def test_another_version_of_the_recipe_is_refused_or_rebuilt(settings: Settings):
+    Assistant(settings, embedder=FakeOnnxEmbedder()).load()
+    assert read_manifest(settings.index_dir)["model"]["backend_version"] == 0
+
+    class NewRecipe(FakeOnnxEmbedder):
+        backend_version = 2
+
+    newer = NewRecipe()
+    with pytest.raises(IndexStateError, match="version 0 of the 'onnx-int8' recipe") as info:
+        Assistant(settings, embedder=newer).load(rebuild=False)
+    assert "makes version 2" in str(info.value) and newer.embedded == 0
+    Assistant(settings, embedder=newer).load()  # rebuilding is on: every chunk embedded again
+    assert newer.embedded > 0
+    assert read_manifest(settings.index_dir)["model"]["backend_version"] == 2
+    manifest = {"model": {"backend": "onnx-int8"}}  # written before the field: the first recipe
+    assert index_backend_version(manifest) == 1
 
 
 def test_indexes_from_before_backends_count_as_torch(tmp_path: Path):
