@@ -45,6 +45,7 @@ from .index_checks import (
     stale_reason,
 )
 from .lexical import tokenize
+from .manifest import Manifest
 from .references import source_labels, source_names
 from .snapshots import CURRENT, MANIFEST, SNAPSHOTS, read_manifest, snapshot_dir, write_snapshot
 from .types import Chunk, Document
@@ -323,6 +324,7 @@ def assemble_index(
         "libraries": library_versions(),
     }
     manifest["notes"] = NOTES
+    manifest = Manifest.model_validate(manifest).dump()  # a misspelt field fails here, not later
     sources = {d.id: d.metadata_dict() | {"path": rel(d.path)} for d in docs}
     notes = {d.id: {"body": d.body, "body_offset": d.body_offset} for d in docs}
     return SearchIndex(manifest, list(chunks), sources, vectors, bm25, dict(doc_freq),

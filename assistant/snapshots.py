@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import IndexStateError
+from .manifest import validated
 
 MANIFEST = "manifest.json"
 SNAPSHOTS = "snapshots"  # index_dir/snapshots/<name>/: one complete index each
@@ -172,10 +173,9 @@ def read_manifest(index_dir: Path) -> dict[str, Any] | None:
     if folder is None:
         return None
     path = folder / MANIFEST
+    rebuild = f"rebuild it: assistant index --force --index {index_dir}"
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise IndexStateError(
-            f"index manifest {path} is unreadable: {exc}",
-            f"rebuild it: assistant index --force --index {index_dir}",
-        ) from exc
+        raise IndexStateError(f"index manifest {path} is unreadable: {exc}", rebuild) from exc
+    return validated(raw, str(path), rebuild)

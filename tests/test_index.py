@@ -9,6 +9,7 @@ from helpers import FakeEmbedder
 from assistant import Assistant, Settings
 from assistant.errors import AssistantError, IndexStateError
 from assistant.index import FORMAT_VERSION, load_index, read_manifest
+from assistant.manifest import Manifest
 from assistant.sentences import answer_units
 
 
@@ -163,3 +164,15 @@ def test_manifest_corpus_fingerprints_match_the_files(fake_assistant: Assistant,
     files = corpus_fingerprints(settings.corpus_dir)
     assert manifest["corpus"]["files"] == files
     assert manifest["corpus"]["fingerprint"] == combined_fingerprint(files)
+
+
+def test_a_damaged_manifest_names_its_field(fake_assistant: Assistant, settings: Settings):
+    path = settings.index_dir / "manifest.json"
+    manifest = json.loads(path.read_text())
+    assert Manifest.model_validate(manifest).dump() == manifest  # read back exactly as written
+    manifest["counts"]["chunks"] = "many"
+    del manifest["model"]["dimension"]
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(IndexStateError, match=r"is damaged: model\.dimension") as info:
+        read_manifest(settings.index_dir)
+    assert f"assistant index --force --index {settings.index_dir}" in info.value.hint
