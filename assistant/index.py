@@ -48,6 +48,7 @@ from .lexical import tokenize
 from .manifest import Manifest
 from .references import source_labels, source_names
 from .snapshots import CURRENT, MANIFEST, SNAPSHOTS, read_manifest, snapshot_dir, write_snapshot
+from .source import CITATION_FIELDS
 from .types import Chunk, Document
 
 __all__ = [
@@ -186,8 +187,7 @@ class SearchIndex:
 
     def source_of(self, chunk: Chunk) -> dict[str, Any]:
         meta = self.sources[chunk.doc_id]
-        out = {k: meta.get(k) for k in ("id", "title", "authors", "journal", "year", "pmid",
-                                         "doi", "url", "source_type")}  # fmt: skip
+        out = {k: meta.get(k) for k in CITATION_FIELDS}
         out["after_review"] = is_after_review(meta.get("year"))
         return out
 
