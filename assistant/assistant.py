@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ParamSpec
 
 import numpy as np
 
@@ -39,6 +39,23 @@ __all__ = ["Assistant", "StageProgress", "one_snapshot"]
 # carry the meaning, and on the dev half spelling out every question moved answer_recall@5 from
 # 0.897 to 0.872 (docs/evaluation.md, "Abbreviations").
 SPELL_OUT_MAX_WORDS = 8
+
+
+P = ParamSpec("P")
+
+
+def _passages_only(
+    method: Callable[P, tuple[list[Passage], np.ndarray]], doc: str
+) -> Callable[P, list[Passage]]:
+    """`method` returning its passages only (the public `search` of `_search`)."""
+
+    @functools.wraps(method)
+    def passages(*args: P.args, **kwargs: P.kwargs) -> list[Passage]:
+        return method(*args, **kwargs)[0]
+
+    passages.__doc__ = doc
+    passages.__name__ = passages.__qualname__ = "search"
+    return passages
 
 
 class Assistant(IndexLifecycle):
@@ -84,19 +101,6 @@ class Assistant(IndexLifecycle):
         if mode not in MODES:
             raise InputError(f"unknown mode '{mode}'", f"use one of: {', '.join(MODES)}")
         return mode
-
-    @one_snapshot
-    def search(
-        self,
-        query: str,
-        k: int | None = None,
-        mode: str | None = None,
-        filters: Filters | None = None,
-        offset: int = 0,
-        timings: dict[str, float] | None = None,
-    ) -> list[Passage]:
-        """Passages `offset+1 .. offset+k` for a search query (no answer, no abstention)."""
-        return self._search(query, k, mode, filters, offset, timings)[0]
 
     def _search(
         self,
@@ -157,6 +161,11 @@ class Assistant(IndexLifecycle):
                 embed=(t1 - t0) * 1000, retrieve=(t2 - t1) * 1000, rerank=(t3 - t2) * 1000
             )
         return passages, qvec
+
+    search = one_snapshot(
+        _passages_only(_search, "Passages `offset+1 .. offset+k` for a search query (no answer, "
+                       "no abstention); the arguments are `_search`'s.")
+    )  # fmt: skip
 
     @one_snapshot
     def ask(
