@@ -170,10 +170,7 @@ def _retrieve_in(
         return store.lexical_search(index, query_tokens, n, filters)
     assert query_vector is not None
     depth = max(params.candidates, n)
-    fused = store.hybrid_search(index, query_vector, query_tokens, n, depth=depth,
-                                fusion=params.fusion, dense_weight=params.dense_weight,
-                                bm25_weight=params.bm25_weight, rrf_k=params.rrf_k,
-                                filters=filters)  # fmt: skip
+    fused = store.hybrid_search(index, query_vector, query_tokens, n, params, filters)
     if fused is not None:
         return fused[:n]
     dense = store.dense_search(index, query_vector, depth, filters)

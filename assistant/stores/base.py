@@ -16,6 +16,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from ..index import SearchIndex
+    from ..retrieve import RetrievalParams
     from ..types import Chunk, Filters
 
 Ranked = list[tuple[int, float]]  # (chunk row, score), best first
@@ -53,12 +54,7 @@ class Store(Protocol):
         query_vector: np.ndarray,
         query_tokens: Sequence[str],
         n: int,
-        *,
-        depth: int,
-        fusion: str,
-        dense_weight: float,
-        bm25_weight: float,
-        rrf_k: float,
+        params: RetrievalParams,
         filters: Filters | None,
     ) -> Ranked | None:
         """Rows ranked by the store's own fusion, or None to have the caller fuse the dense and

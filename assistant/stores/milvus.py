@@ -27,10 +27,11 @@ import numpy as np
 from ..errors import AssistantError, IndexStateError
 from .base import Ranked, recorded_kind
 from .milvus_client import config_error, connect, milvus_module
-from .milvus_schema import collection_schema, entity, filter_expression  # noqa: F401 - tests
+from .milvus_schema import collection_schema, entity, filter_expression
 
 if TYPE_CHECKING:
     from ..index import SearchIndex
+    from ..retrieve import RetrievalParams
     from ..settings import Settings
     from ..types import Chunk, Filters
 
@@ -176,26 +177,22 @@ class MilvusStore:
         query_vector: np.ndarray,
         query_tokens: Sequence[str],
         n: int,
-        *,
-        depth: int,
-        fusion: str,
-        dense_weight: float,
-        bm25_weight: float,
-        rrf_k: float,
+        params: RetrievalParams,
         filters: Filters | None,
     ) -> Ranked | None:
         """One Milvus hybrid_search when `milvus_hybrid=server`, else None (fused by the caller).
 
         Milvus normalises scores by arctan, not min-max, and cannot set the adaptive fusion's
         per-query weight: fusion=score and adaptive both use WeightedRanker with the fixed
-        weights dense_weight and bm25_weight; rrf uses RRFRanker (unweighted).
+        weights dense_weight and bm25_weight; rrf uses RRFRanker (unweighted). The depth of
+        each list is `max(params.candidates, n)`.
         """
         if self.settings.milvus_hybrid != "server" or not " ".join(query_tokens).strip():
             return None
         pymilvus = milvus_module()
         name = self._ready(self.collection_of(index))
         expr = filter_expression(filters)
-        depth = min(depth, MAX_LIMIT)
+        depth = min(max(params.candidates, n), MAX_LIMIT)
         vec = np.asarray(query_vector, dtype=np.float32).reshape(-1).tolist()
         requests = [
             pymilvus.AnnSearchRequest([vec], "vector", {"metric_type": "IP"}, depth, expr=expr),
@@ -203,10 +200,12 @@ class MilvusStore:
                 [" ".join(query_tokens)], "sparse", {"metric_type": "BM25"}, depth, expr=expr
             ),
         ]
-        if fusion == "rrf":
-            ranker = pymilvus.RRFRanker(rrf_k)
+        if params.fusion == "rrf":
+            ranker = pymilvus.RRFRanker(params.rrf_k)
         else:
-            ranker = pymilvus.WeightedRanker(dense_weight, bm25_weight, norm_score=True)
+            ranker = pymilvus.WeightedRanker(
+                params.dense_weight, params.bm25_weight, norm_score=True
+            )
         try:
             result = self.client.hybrid_search(name, requests, ranker, limit=min(n, MAX_LIMIT),
                                                output_fields=["row"],
