@@ -116,6 +116,8 @@ class MergedBM25:
         if len(self.tombstones):
             base = base.copy()
             base[self.tombstones] = 0.0
+        if self.delta is None:  # a delta of removals only
+            return base
         delta = np.asarray(self.delta.get_scores(query_tokens), dtype=np.float32)
         return np.concatenate([base, delta])
 
@@ -161,6 +163,8 @@ def calibrate_bm25(bm25: Any, delta_df: Mapping[str, int], n_delta: int,
     def idf(df: int, n: int) -> float:
         return math.log(1 + (n - df + 0.5) / (df + 0.5))
 
+    if bm25 is None:
+        return
     data, indptr = bm25.scores["data"], bm25.scores["indptr"]
     for term, tid in bm25.vocab_dict.items():
         df = delta_df.get(term, 0)

@@ -286,8 +286,10 @@ def assemble_index(
         progress("bm25", 0, 1)
     texts = (embedding_text(c, by_doc[c.doc_id].title) for c in chunks)
     token_ids, vocab, doc_freq = _token_ids(texts, bm25_stemmer)
-    bm25 = bm25s.BM25()
-    bm25.index((token_ids, vocab), show_progress=False)
+    bm25 = None  # none for no chunks (an incremental delta of removals only)
+    if token_ids:
+        bm25 = bm25s.BM25()
+        bm25.index((token_ids, vocab), show_progress=False)
     del token_ids
     if progress:
         progress("bm25", 1, 1)
@@ -358,7 +360,8 @@ def _write_files(index: SearchIndex, folder: Path) -> None:
     """Every file of one snapshot, the manifest last."""
     info = index.manifest.get("dense") or {"type": "flat"}
     dense_index.save(index.dense, index.vectors, info, folder)
-    index.bm25.save(str(folder / "bm25"), show_progress=False)
+    if index.bm25 is not None:
+        index.bm25.save(str(folder / "bm25"), show_progress=False)
     write_store(folder / CHUNKS_DB, index.chunks, index.notes)
     (folder / "sources.json").write_text(
         json.dumps(index.sources, ensure_ascii=False, indent=1), encoding="utf-8"
@@ -429,7 +432,9 @@ def open_parts(folder: Path, info: dict[str, Any], index_dir: Path) -> tuple[Any
 
     dense, vectors = dense_index.open_dense(folder, info)
     store = RowStore(folder / CHUNKS_DB)
-    bm25 = bm25s.BM25.load(str(folder / "bm25"), mmap=True, show_progress=False, verbosity=0)
+    bm25 = None
+    if store.n_chunks or (folder / "bm25").is_dir():
+        bm25 = bm25s.BM25.load(str(folder / "bm25"), mmap=True, show_progress=False, verbosity=0)
     unit_vectors = VectorFile(folder / SENTENCES)
     unit_offsets = np.load(folder / SENTENCE_OFFSETS, mmap_mode="r")
     if not (store.n_chunks == dense.ntotal == len(vectors)):

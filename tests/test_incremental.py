@@ -168,3 +168,17 @@ def test_small_indexes_are_rebuilt_whole(fake_assistant: Assistant, corpus_dir: 
     again.build()
     assert "delta" not in again.index.manifest
     assert not (fake_assistant.settings.index_dir / "current" / "delta").exists()
+
+
+def test_a_delta_of_removals_only(corpus_dir: Path, tmp_path: Path):
+    s = settings_for(corpus_dir, tmp_path / "index", incremental_min_chunks=0)
+    Assistant(s, embedder=FakeEmbedder()).build()
+    (corpus_dir / "embolization-review.md").unlink()
+    again = Assistant(s, embedder=FakeEmbedder())
+    again.build()
+    assert again.index.manifest["delta"]["chunks"] == 0
+    full = rebuilt(corpus_dir, tmp_path)
+    assert hits(again.index, "dense") == hits(full, "dense")
+    for mode in ("bm25", "hybrid"):
+        found = {c for h in hits(again.index, mode, n=50) for c in h}
+        assert found and not any(c.startswith("embolization-review") for c in found)
