@@ -182,3 +182,24 @@ def test_a_delta_of_removals_only(corpus_dir: Path, tmp_path: Path):
     for mode in ("bm25", "hybrid"):
         found = {c for h in hits(again.index, mode, n=50) for c in h}
         assert found and not any(c.startswith("embolization-review") for c in found)
+
+
+@pytest.mark.parametrize("kind", ["hnsw", "ivf-sq8"])
+def test_tombstones_are_left_out_of_approximate_base_indexes(
+    kind: str, corpus_dir: Path, tmp_path: Path
+):
+    s = settings_for(corpus_dir, tmp_path / "index", incremental_min_chunks=0, dense_index=kind)
+    Assistant(s, embedder=FakeEmbedder()).build()
+    edit_corpus(corpus_dir)
+    again = Assistant(s, embedder=FakeEmbedder())
+    again.build()
+    index = again.index
+    assert index.manifest["delta"]["base_dense"]["type"] == kind
+    for found in hits(index, "dense", n=len(index.chunks)) + hits(
+        index, "dense", n=5, filters=Filters(year_min=2000)
+    ):
+        assert found and not any(c.startswith("embolization-review") for c in found)
+    full = Assistant(settings_for(corpus_dir, tmp_path / "full", dense_index=kind),
+                     embedder=FakeEmbedder())  # fmt: skip
+    full.build()
+    assert [h[:1] for h in hits(index, "dense")] == [h[:1] for h in hits(full.index, "dense")]
