@@ -199,3 +199,35 @@ class VectorFile:
         fd = getattr(self, "_fd", None)
         if fd is not None:
             os.close(fd)
+
+
+class StackedVectors:
+    """Base vectors then delta vectors, read by row like a matrix (nothing is copied)."""
+
+    def __init__(self, base: Any, delta: Any) -> None:
+        self.base, self.delta = base, delta
+        self.n_base = len(base)
+        d = base.shape[1] if len(base) or not len(delta) else delta.shape[1]
+        self.shape: tuple[int, int] = (self.n_base + len(delta), int(d))
+        self.dtype = np.dtype(np.float32)
+        self.ndim = 2
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, rows: Any) -> np.ndarray:
+        if isinstance(rows, slice):
+            rows = np.arange(*rows.indices(len(self)))
+        wanted = np.asarray(rows, dtype=np.int64)
+        flat = np.where(wanted < 0, wanted + len(self), wanted).reshape(-1)
+        out = np.empty((flat.size, self.shape[1]), dtype=np.float32)
+        low = flat < self.n_base
+        if low.any():
+            out[low] = self.base[flat[low]]
+        if (~low).any():
+            out[~low] = self.delta[flat[~low] - self.n_base]
+        return out[0] if wanted.ndim == 0 else out.reshape(*wanted.shape, self.shape[1])
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        whole = np.concatenate([np.asarray(self.base), np.asarray(self.delta)]).astype(np.float32)
+        return whole if dtype is None else whole.astype(dtype)

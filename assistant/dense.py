@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from .chunk_store import VectorFile
+from .chunk_store import StackedVectors, VectorFile
 
-Vectors = np.ndarray | VectorFile  # in memory, or read by row from a snapshot
+Vectors = np.ndarray | VectorFile | StackedVectors  # in memory, or read by row from a snapshot
 DENSE_FILE = "dense.faiss"
 VECTORS_FILE = "vectors.npy"  # the float vectors, for index types that do not hold them
 TYPES = ("flat", "hnsw", "ivf-sq8", "ivf-pq")
@@ -153,8 +153,10 @@ def search(
     query: np.ndarray,
     n: int,
     allowed: np.ndarray | None = None,
+    exclude: np.ndarray | None = None,
 ) -> list[tuple[int, float]]:
-    """The best `n` (row, inner product) pairs; `allowed` restricts the rows searched.
+    """The best `n` (row, inner product) pairs; `allowed` restricts the rows searched and
+    `exclude` leaves rows out (the tombstones of an incremental index, `delta.py`).
 
     Flat search is exact. An approximate index ranks by its own scores (`refine` 0), or is asked
     for `refine` x `n` candidates which are re-scored exactly against `vectors`; when a filter
@@ -162,7 +164,16 @@ def search(
     """
     import faiss
 
+    merged = getattr(index, "merged_search", None)
+    if merged is not None:  # base + delta of an incremental snapshot
+        return list(merged(query, n, allowed))
+    if exclude is not None and len(exclude) and allowed is not None:
+        allowed, exclude = np.setdiff1d(allowed, exclude), None
+    if exclude is not None and not len(exclude):
+        exclude = None
     total = index.ntotal if allowed is None else len(allowed)
+    if exclude is not None:
+        total -= len(exclude)
     n = min(n, total)
     if n <= 0:
         return []
@@ -171,8 +182,15 @@ def search(
     refine = int(info.get("refine", 1))
     k = n if kind == "flat" else min(total, n * max(1, refine))
     params = None
-    if allowed is not None:
-        sel = faiss.IDSelectorBatch(allowed)
+    keep: list[Any] = []  # the selectors the search parameters point to stay alive
+    if allowed is not None or exclude is not None:
+        sel: Any
+        if allowed is not None:
+            sel = faiss.IDSelectorBatch(allowed)
+        else:
+            keep.append(faiss.IDSelectorBatch(np.asarray(exclude, dtype=np.int64)))
+            sel = faiss.IDSelectorNot(keep[0])
+        keep.append(sel)
         # faiss's bundled stubs lack the keywords that its SWIG constructors accept
         if kind == "hnsw":
             params = faiss.SearchParametersHNSW(sel=sel, efSearch=int(info["ef_search"]))  # type: ignore[attr-defined]

@@ -288,8 +288,10 @@ def assemble_index(
         progress("bm25", 0, 1)
     texts = (embedding_text(c, by_doc[c.doc_id].title) for c in chunks)
     token_ids, vocab, doc_freq = _token_ids(texts, bm25_stemmer)
-    bm25 = bm25s.BM25()
-    bm25.index((token_ids, vocab), show_progress=False)
+    bm25 = None  # none for no chunks (an incremental delta of removals only)
+    if token_ids:
+        bm25 = bm25s.BM25()
+        bm25.index((token_ids, vocab), show_progress=False)
     del token_ids
     if progress:
         progress("bm25", 1, 1)
@@ -361,7 +363,8 @@ def _write_files(index: SearchIndex, folder: Path) -> None:
     """Every file of one snapshot, the manifest last."""
     info = index.manifest.get("dense") or {"type": "flat"}
     dense_index.save(index.dense, index.vectors, info, folder)
-    index.bm25.save(str(folder / "bm25"), show_progress=False)
+    if index.bm25 is not None:
+        index.bm25.save(str(folder / "bm25"), show_progress=False)
     write_store(folder / CHUNKS_DB, index.chunks, index.notes)
     (folder / "sources.json").write_text(
         json.dumps(index.sources, ensure_ascii=False, indent=1), encoding="utf-8"
@@ -394,8 +397,6 @@ def load_index(index_dir: Path) -> SearchIndex:
 def load_snapshot(index_dir: Path, folder: Path | None) -> SearchIndex:
     """The index in one snapshot `folder` of `index_dir` (named in messages), memory-mapped:
     nothing a query does not need is read."""
-    import bm25s
-
     manifest = read_manifest(folder) if folder is not None else None
     if folder is None or manifest is None:
         raise IndexStateError(
@@ -403,27 +404,46 @@ def load_snapshot(index_dir: Path, folder: Path | None) -> SearchIndex:
         )
     check_format(manifest, index_dir)
     rebuild = f"rebuild it: assistant index --force --index {index_dir}"
-    info = manifest.get("dense") or {"type": "flat"}
+    name = folder.name if folder != index_dir else ""
     try:
-        dense, vectors = dense_index.open_dense(folder, info)
-        store = RowStore(folder / CHUNKS_DB)
+        if manifest.get("delta"):  # a base plus a delta (`incremental.py`)
+            from .incremental import open_incremental
+
+            return open_incremental(index_dir, folder, manifest, open_parts, name)
+        dense, vectors, store, bm25, unit_vectors, unit_offsets = open_parts(
+            folder, manifest.get("dense") or {"type": "flat"}, index_dir
+        )
         sources = json.loads((folder / "sources.json").read_text(encoding="utf-8"))
         doc_freq = json.loads((folder / "doc_freq.json").read_text(encoding="utf-8"))
-        bm25 = bm25s.BM25.load(str(folder / "bm25"), mmap=True, show_progress=False, verbosity=0)
         row_docs = np.load(folder / ROW_DOCS, mmap_mode="r")
-        unit_vectors = VectorFile(folder / SENTENCES)
-        unit_offsets = np.load(folder / SENTENCE_OFFSETS, mmap_mode="r")
     except (OSError, ValueError, RuntimeError, TypeError, sqlite3.Error) as exc:
         raise IndexStateError(f"index in {index_dir} is incomplete or damaged: {exc}",
                               rebuild) from exc  # fmt: skip
-    if not (store.n_chunks == dense.ntotal == len(vectors) == len(row_docs)):
+    if len(row_docs) != store.n_chunks:
+        raise IndexStateError(f"index in {index_dir} is inconsistent ({store.n_chunks} chunks, "
+                              f"{len(row_docs)} rows)", rebuild)  # fmt: skip
+    return SearchIndex(manifest, ChunkStore(store), sources, vectors, bm25, doc_freq, dense=dense,
+                       chunk_rows=ChunkRows(store), notes=NoteStore(store),
+                       unit_vectors=unit_vectors, unit_offsets=unit_offsets, snapshot=name,
+                       row_docs=row_docs)  # fmt: skip
+
+
+def open_parts(folder: Path, info: dict[str, Any], index_dir: Path) -> tuple[Any, ...]:
+    """The memory-mapped parts of one index in `folder`: FAISS index, vectors, chunk store,
+    BM25, answer-unit vectors and offsets (checked to hold the same number of chunks)."""
+    import bm25s
+
+    dense, vectors = dense_index.open_dense(folder, info)
+    store = RowStore(folder / CHUNKS_DB)
+    bm25 = None
+    if store.n_chunks or (folder / "bm25").is_dir():
+        bm25 = bm25s.BM25.load(str(folder / "bm25"), mmap=True, show_progress=False, verbosity=0)
+    unit_vectors = VectorFile(folder / SENTENCES)
+    unit_offsets = np.load(folder / SENTENCE_OFFSETS, mmap_mode="r")
+    if not (store.n_chunks == dense.ntotal == len(vectors)):
         raise IndexStateError(
             f"index in {index_dir} is inconsistent ({store.n_chunks} chunks, {dense.ntotal} "
             f"vectors)",
-            rebuild,
+            f"rebuild it: assistant index --force --index {index_dir}",
         )
-    return SearchIndex(manifest, ChunkStore(store), sources, vectors, bm25, doc_freq, dense=dense,
-                       chunk_rows=ChunkRows(store), notes=NoteStore(store),
-                       unit_vectors=unit_vectors, unit_offsets=unit_offsets,
-                       snapshot=folder.name if folder != index_dir else "",
-                       row_docs=row_docs)  # fmt: skip
+    return dense, vectors, store, bm25, unit_vectors, unit_offsets

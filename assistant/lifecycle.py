@@ -11,11 +11,14 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from .chunk import chunk_documents
-from .chunk_vectors import index_backend_version
+from .chunk_vectors import chunk_vectors, document_changes, index_backend_version, same_embedding
 from .corpus import combined_fingerprint, corpus_fingerprints, load_corpus
+from .delta import drift, touched_docs
 from .embed import Embedder, QueryBatcher, describe_model, embedder_backend, load_embedder
 from .errors import AssistantError, IndexStateError
+from .incremental import add_delta
 from .index import (
+    FORMAT_VERSION,
     SNAPSHOTS,
     BuildReport,
     SearchIndex,
@@ -33,6 +36,7 @@ from .index import (
 )
 from .settings import Settings
 from .stores import Store, open_store
+from .types import Document
 
 StageProgress = Callable[[str, int, int], None]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -233,8 +237,14 @@ class IndexLifecycle:
             self.store.check(self.index)
             return self.index
 
-    def build(self, force: bool = False, ray: str | None = None) -> BuildReport:
+    def build(
+        self, force: bool = False, ray: str | None = None, compact: bool = False
+    ) -> BuildReport:
         """(Re)build the index from the corpus, re-embedding only new or changed documents.
+
+        A large local index (at least `incremental_min_chunks`) takes added, changed and removed
+        sources as a delta beside its base (`incremental.py`); `compact` (or `force`) merges
+        them into a fresh full index instead.
 
         `ray` embeds on Ray ("" or "local": a Ray started here, else the cluster address);
         the selected store gets the new snapshot's rows before the snapshot is saved, and makes
@@ -264,6 +274,8 @@ class IndexLifecycle:
                 from .ray_embed import RayEmbedder
 
                 embedder = RayEmbedder(embedder, s, address=ray)
+            if previous is not None and not compact and self._takes_delta(previous):
+                return self._build_delta(docs, files, previous, embedder, started)
             index, changes, reused = build_index(
                 docs,
                 chunks,
@@ -300,3 +312,63 @@ class IndexLifecycle:
                 index_dir=s.index_dir,
             )
             return self.last_build
+
+    def _takes_delta(self, previous: SearchIndex) -> bool:
+        """Whether a build may add a delta to `previous` instead of rebuilding it: a local
+        store, a base of at least `incremental_min_chunks`, the same model, chunking, stemmer
+        and requested dense index type."""
+        s = self.settings
+        m = previous.manifest
+        base = int((m.get("delta") or {}).get("base_chunks", len(previous.chunks)))
+        return (
+            self.store.describe().get("kind") == "local"
+            and bool(previous.snapshot)
+            and (s.index_dir.resolve() / SNAPSHOTS / previous.snapshot).is_dir()
+            and base >= s.incremental_min_chunks
+            and same_embedding(m, self.embedder, s.chunker_config(), FORMAT_VERSION)
+            and m.get("bm25", {}).get("stemmer") == s.bm25_stemmer
+            and (m.get("dense") or {}).get("requested", s.dense_index) == s.dense_index
+        )
+
+    def _build_delta(
+        self,
+        docs: list[Document],
+        files: dict[str, str],
+        previous: SearchIndex,
+        embedder: Embedder,
+        started: float,
+    ) -> BuildReport:
+        """Embed the chunks of added and changed sources and save them as a delta."""
+        s = self.settings
+        changes = document_changes(docs, previous)
+        new_docs = touched_docs(docs, changes)
+        chunks = chunk_documents(new_docs, s.chunk_max_tokens, s.chunk_overlap_tokens)
+        ready = chunk_vectors(new_docs, chunks, embedder, chunker=s.chunker_config(),
+                              format_version=FORMAT_VERSION, progress=self.progress)  # fmt: skip
+        extra = {"store": self.store.describe(),
+                 "build_seconds": round(time.perf_counter() - started, 3)}  # fmt: skip
+        self._index = add_delta(previous, s.index_dir, docs, changes, chunks, ready.vectors,
+                                units=ready.units, unit_offsets=ready.unit_offsets,
+                                bm25_stemmer=s.bm25_stemmer, corpus_files=files,
+                                corpus_fingerprint=combined_fingerprint(files),
+                                corpus_root=s.corpus_dir, extra_manifest=extra)  # fmt: skip
+        share = drift(self._index.manifest)
+        if share > s.incremental_compact_share:
+            self.warnings.append(
+                f"the incremental delta is {share:.0%} of the base index (more than "
+                f"incremental_compact_share {s.incremental_compact_share:.0%}); merge it into a "
+                f"fresh full index: assistant index --compact --index {s.index_dir}"
+            )
+        total = int(self._index.manifest["counts"]["chunks"])
+        self.last_build = BuildReport(
+            documents=len(docs),
+            chunks=total,
+            seconds=time.perf_counter() - started,
+            added=changes["added"],
+            changed=changes["changed"],
+            removed=changes["removed"],
+            reused_chunks=total - len(chunks),
+            embedded_chunks=len(chunks),
+            index_dir=s.index_dir,
+        )
+        return self.last_build

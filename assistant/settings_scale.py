@@ -31,6 +31,23 @@ class ScaleSettings(BaseModel):
         ge=0,
         description="Chunk count above which dense_index=auto builds an approximate index.",
     )
+    incremental_min_chunks: int = Field(
+        default=50_000,
+        ge=0,
+        description=(
+            "Smallest local index that takes added, changed and removed sources as a delta "
+            "beside its base instead of being rebuilt (smaller indexes are rebuilt whole, "
+            "which is quick). See docs/performance.md."
+        ),
+    )
+    incremental_compact_share: float = Field(
+        default=0.1,
+        gt=0,
+        description=(
+            "Share of the base index (delta chunks plus tombstoned base chunks) above which "
+            "`assistant index` suggests merging the delta: assistant index --compact."
+        ),
+    )
     hnsw_m: int = Field(default=32, ge=4, le=128, description="HNSW: neighbours per node (M).")
     hnsw_ef_construction: int = Field(
         default=80, ge=8, description="HNSW: candidate list size while building (efConstruction)."

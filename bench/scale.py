@@ -13,7 +13,12 @@ Queries are the gold questions, encoded by the default model (not timed: everyth
 question is encoded is). Recall@10 compares the approximate dense search with exact search on
 the same vectors. Cold start is a new process's wall time from its start to the first hybrid
 search result, beside a process that only loads the model and encodes one question.
-Usage: .venv/bin/python bench/scale.py --chunks 100000 [--index-type auto] [--json]
+With --add N it then adds N chunks of new sources to the built index as an incremental delta
+(assistant/incremental.py; the vectors synthesised the same way, their embedding timed apart
+with the real model) and compares hybrid, dense and BM25 top-10 with a full rebuild of the same
+chunks, for the gold questions and for questions made of the added chunks' first sentences;
+the serving figures are then those of the index with its delta (--add-only skips them).
+Usage: .venv/bin/python bench/scale.py --chunks 100000 [--index-type auto] [--add 100] [--json]
 Needs the project index (assistant index) and /work/shared/bench/scifact (--scifact DIR).
 """
 
@@ -92,7 +97,7 @@ def material(workdir: Path, scifact: Path, n_docs: int) -> dict[str, Any]:
 
 
 def synthesise(
-    n: int, mat: dict[str, Any], seed: int = 0
+    n: int, mat: dict[str, Any], seed: int = 0, prefix: str = "syn"
 ) -> tuple[list[Any], list[Any], np.ndarray]:
     """`n` chunks of recombined real sentences in sources of 30, and their synthetic vectors."""
     from assistant.types import Chunk, Document
@@ -112,7 +117,7 @@ def synthesise(
     picks = rng.integers(0, len(sentences), (n, 5))
     docs, chunks = [], []
     for j in range((n + 29) // 30):
-        doc_id = f"syn-{j:07d}"
+        doc_id = f"{prefix}-{j:07d}"
         docs.append(Document(id=doc_id, title=sentences[picks[j * 30, 0]][:80],
                              year=int(1985 + j % 40), source_type="article", body="",
                              path=Path(f"/synthetic/{doc_id}.md"), body_offset=0,
@@ -124,7 +129,9 @@ def synthesise(
     return docs, chunks, vectors
 
 
-def build(args: argparse.Namespace, mat: dict[str, Any], index_dir: Path) -> dict[str, Any]:
+def build(
+    args: argparse.Namespace, mat: dict[str, Any], index_dir: Path
+) -> tuple[dict[str, Any], tuple[list[Any], list[Any], np.ndarray]]:
     """Synthesise and build the index; its timings, recall and the approximate search itself."""
     import faiss
 
@@ -158,10 +165,72 @@ def build(args: argparse.Namespace, mat: dict[str, Any], index_dir: Path) -> dic
     for q, want in zip(queries, exact, strict=True):
         got = {r for r, _ in dense_index.search(index.dense, vectors, info, q, 10)}
         recalls.append(len(got & {int(r) for r in want}) / 10)
+    del index
     return {"synthesis_s": round(synth_s, 1), "build_s": round(build_s, 1),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             "disk_mb": round(disk / 1e6, 1), "recall_at_10": round(float(np.mean(recalls)), 4),
-            "index_type": info["type"], "dense": info}  # fmt: skip
+            "index_type": info["type"], "dense": info}, (docs, chunks, vectors)  # fmt: skip
+
+
+def measure_add(
+    args: argparse.Namespace,
+    mat: dict[str, Any],
+    index_dir: Path,
+    built: tuple[list[Any], list[Any], np.ndarray],
+) -> dict[str, Any]:
+    """Add `args.add` chunks of new sources as a delta; agreement of top-10 with a rebuild."""
+    from assistant.chunk import embedding_text
+    from assistant.incremental import add_delta
+    from assistant.index import assemble_index, load_index
+    from assistant.lexical import tokenize
+    from assistant.retrieve import RetrievalParams, retrieve
+
+    docs, chunks, vectors = built
+    new_docs, new_chunks, new_vectors = synthesise(args.add, mat, seed=1, prefix="add")
+    titles = {d.id: d.title for d in new_docs}
+    texts = [embedding_text(c, titles[c.doc_id]) for c in new_chunks]
+    embedder = load_embedder()
+    t0 = time.perf_counter()
+    embedder.embed_documents(texts)
+    embed_s = time.perf_counter() - t0
+    s = Settings(dense_index=args.index_type)
+    all_docs = docs + new_docs
+    changes = {"added": [d.id for d in new_docs], "changed": [], "removed": []}
+    t0 = time.perf_counter()
+    previous = load_index(index_dir)
+    index = add_delta(previous, index_dir, all_docs, changes, new_chunks, new_vectors,
+                      bm25_stemmer=s.bm25_stemmer, corpus_files={},
+                      corpus_fingerprint=f"synthetic-{args.chunks}+{args.add}")  # fmt: skip
+    add_s = time.perf_counter() - t0
+    out: dict[str, Any] = {"add_s": round(add_s, 2), "add_chunks": args.add,
+                           "add_embed_s": round(embed_s, 2)}  # fmt: skip
+    if args.no_agreement:
+        return out
+    del previous
+    t0 = time.perf_counter()
+    full = assemble_index(all_docs, chunks + new_chunks, np.concatenate([vectors, new_vectors]),
+                          model=mat["model"], chunker=s.chunker_config(),
+                          bm25_stemmer=s.bm25_stemmer, corpus_files={},
+                          corpus_fingerprint="rebuild", dense=s.dense_config())  # fmt: skip
+    out["rebuild_s"] = round(time.perf_counter() - t0, 1)
+    questions = [(q, v) for q, v in zip(mat["questions"], mat["queries"], strict=True)]
+    for c, v in list(zip(new_chunks, new_vectors, strict=True))[:50]:
+        questions.append((SENTENCE_END.split(c.text)[0], v))
+    n_gold = len(mat["questions"])
+    params = RetrievalParams.from_settings(s)
+    for mode in ("hybrid", "dense", "bm25"):
+        agree = []
+        for text, vec in questions:
+            args_ = {"mode": mode, "query_vector": np.asarray(vec, dtype=np.float32),
+                     "query_tokens": tokenize(text, s.bm25_stemmer), "n": 10, "params": params}  # fmt: skip
+            got = {index.chunks[r].id for r, _ in retrieve(index, **args_)}
+            want = {full.chunks[r].id for r, _ in retrieve(full, **args_)}
+            agree.append(len(got & want) / max(1, len(want)))
+        key = "add_top10_agreement" + ("" if mode == "hybrid" else f"_{mode}")
+        out[key] = round(float(np.mean(agree)), 4)
+        out[key + "_gold"] = round(float(np.mean(agree[:n_gold])), 4)
+        out[key + "_new"] = round(float(np.mean(agree[n_gold:])), 4)
+    return out
 
 
 def serve(index_dir: Path, workdir: Path, queries_file: Path) -> None:
@@ -260,6 +329,12 @@ def main() -> None:
     parser.add_argument("--scifact", type=Path, default=ROOT.parent / "shared/bench/scifact")
     parser.add_argument("--scifact-docs", type=int, default=2000)
     parser.add_argument("--keep", action="store_true", help="keep the built index")
+    parser.add_argument("--add", type=int, default=0,
+                        help="then add N chunks of new sources incrementally (add_s)")  # fmt: skip
+    parser.add_argument("--add-only", action="store_true",
+                        help="with --add: skip the serving measurements")  # fmt: skip
+    parser.add_argument("--no-agreement", action="store_true",
+                        help="with --add: skip the full rebuild compared against")  # fmt: skip
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--material-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
@@ -283,8 +358,13 @@ def main() -> None:
     index_dir = args.workdir / f"index-{args.chunks}-{args.index_type}-{args.refine}"
     shutil.rmtree(index_dir, ignore_errors=True)
     out: dict[str, Any] = {"chunks": args.chunks, "synthetic": True}
-    out |= build(args, mat, index_dir)
-    out |= measure_serving(index_dir, args.workdir, mat)
+    figures, built = build(args, mat, index_dir)
+    out |= figures
+    if args.add:  # first, so that the serving figures below are those of base + delta
+        out |= measure_add(args, mat, index_dir, built)
+    del built
+    if not args.add_only:
+        out |= measure_serving(index_dir, args.workdir, mat)
     out["queries"] = len(mat["questions"])
     out["machine"] = machine()
     out["note"] = ("synthetic vectors (real vectors as centres + noise) and texts (real sentences "

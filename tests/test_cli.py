@@ -195,3 +195,20 @@ def test_ray_option_value_is_optional() -> None:
     ]  # fmt: skip
     assert complete_optional_values(["index", "--ray", "auto"]) == ["index", "--ray", "auto"]
     assert complete_optional_values(["index", "--json"]) == ["index", "--json"]
+
+
+def test_index_suggests_compact_past_the_share_and_compact_merges(
+    fake_model, corpus_dir: Path, tmp_path: Path, monkeypatch
+):
+    monkeypatch.setenv("ASSISTANT_INCREMENTAL_MIN_CHUNKS", "0")
+    monkeypatch.setenv("ASSISTANT_INCREMENTAL_COMPACT_SHARE", "0.05")
+    assert run("index", *paths(corpus_dir, tmp_path)).exit_code == 0
+    (corpus_dir / "embolization-review.md").unlink()
+    result = run("index", *paths(corpus_dir, tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "assistant index --compact" in result.stderr.replace("\n", " ")
+    assert (tmp_path / "idx" / "current" / "delta").is_dir()
+    result = run("index", "--compact", "--json", *paths(corpus_dir, tmp_path))
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["embedded_chunks"] == 0
+    assert not (tmp_path / "idx" / "current" / "delta").exists()

@@ -34,6 +34,13 @@ from .render import render_answer
 def index_cmd(
     settings: Settings,
     force: Annotated[bool, typer.Option("--force", help="Re-embed everything.")] = False,
+    compact: Annotated[
+        bool,
+        typer.Option(
+            "--compact",
+            help="Merge an incremental delta into a fresh full index (re-embeds nothing new).",
+        ),
+    ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     ray: Annotated[
         str | None,
@@ -48,7 +55,7 @@ def index_cmd(
     """Build or update the index (only new or changed sources are re-embedded)."""
     with progress_display(not json_out) as progress:
         assistant = Assistant(settings, progress=progress)
-        report = assistant.build(force=force, ray=ray)
+        report = assistant.build(force=force, ray=ray, compact=compact)
     print_warnings(assistant.warnings)
     store = assistant.store.describe() | dict(getattr(assistant.store, "last_publish", {}))
     if json_out:
