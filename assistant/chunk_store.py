@@ -74,14 +74,9 @@ class RowStore:
             return self._con.execute(sql, args).fetchall()
 
 
-class ChunkStore(Sequence[Chunk]):
-    """The chunks of a snapshot as a sequence read row by row from disk."""
-
-    def __init__(self, store: RowStore) -> None:
-        self._store = store
-
-    def __len__(self) -> int:
-        return self._store.n_chunks
+class RowSequence(Sequence[Chunk]):
+    """Chunks by row: a slice gives a list, a negative row counts from the end; subclasses
+    give `__len__` and `_chunk(row)` for a row in range."""
 
     @overload
     def __getitem__(self, row: int) -> Chunk: ...
@@ -91,8 +86,22 @@ class ChunkStore(Sequence[Chunk]):
         if isinstance(row, slice):
             return [self[i] for i in range(*row.indices(len(self)))]
         row = int(row)
-        if row < 0:
-            row += len(self)
+        return self._chunk(row + len(self) if row < 0 else row)
+
+    def _chunk(self, row: int) -> Chunk:
+        raise NotImplementedError
+
+
+class ChunkStore(RowSequence):
+    """The chunks of a snapshot as a sequence read row by row from disk."""
+
+    def __init__(self, store: RowStore) -> None:
+        self._store = store
+
+    def __len__(self) -> int:
+        return self._store.n_chunks
+
+    def _chunk(self, row: int) -> Chunk:
         found = self._store.one("SELECT data FROM chunks WHERE row = ?", (row,))
         if found is None:
             raise IndexError(f"chunk row {row} out of range")

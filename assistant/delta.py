@@ -22,12 +22,13 @@ import shutil
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
 import numpy as np
 
 from . import dense as dense_index
 from .chunk import embedding_text
+from .chunk_store import RowSequence
 from .dense import Vectors
 from .lexical import tokenize
 from .types import Chunk, Document
@@ -37,7 +38,7 @@ TOMBSTONES = "tombstones.npy"  # base rows that no search returns
 BASE_FILES = ("dense.faiss", "vectors.npy", "chunks.db", "sentences.npy", "sentence_offsets.npy")
 
 
-class StackedChunks(Sequence[Chunk]):
+class StackedChunks(RowSequence):
     """Base chunks then delta chunks (tombstoned base rows are still there, never searched)."""
 
     def __init__(self, base: Sequence[Chunk], delta: Sequence[Chunk]) -> None:
@@ -46,14 +47,7 @@ class StackedChunks(Sequence[Chunk]):
     def __len__(self) -> int:
         return self.n_base + len(self.delta)
 
-    @overload
-    def __getitem__(self, row: int) -> Chunk: ...
-    @overload
-    def __getitem__(self, row: slice) -> list[Chunk]: ...
-    def __getitem__(self, row: int | slice) -> Chunk | list[Chunk]:
-        if isinstance(row, slice):
-            return [self[i] for i in range(*row.indices(len(self)))]
-        row = int(row) + (len(self) if int(row) < 0 else 0)
+    def _chunk(self, row: int) -> Chunk:
         return self.base[row] if row < self.n_base else self.delta[row - self.n_base]
 
     def __iter__(self) -> Iterator[Chunk]:
