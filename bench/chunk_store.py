@@ -16,6 +16,7 @@ import resource
 import sqlite3
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,24 @@ def timed_reads(read: Any, n: int, probes: int = 2000) -> list[float]:
     return out
 
 
+def figures(
+    path: Path,
+    write_s: float,
+    open_ms: float,
+    by_row: Callable[[int], Any],
+    by_id: Callable[[int], Any],
+    n: int,
+    rss_before: float,
+) -> dict[str, Any]:
+    """One store's figures: write time, size, open time, read latencies, memory it added."""
+    row_us = timed_reads(by_row, n)
+    id_us = timed_reads(by_id, n)
+    return {"write_s": round(write_s, 2), "size_mb": round(path.stat().st_size / 1e6, 1),
+            "open_ms": round(open_ms, 2), "row_read_p50_us": round(percentile(row_us, 50), 1),
+            "id_lookup_p50_us": round(percentile(id_us, 50), 1),
+            "rss_added_mb": round(rss_mb() - rss_before, 1)}  # fmt: skip
+
+
 def bench_sqlite(folder: Path, data: list[tuple[int, str, str, str, str]]) -> dict[str, Any]:
     path = folder / "chunks.db"
     t0 = time.perf_counter()
@@ -69,12 +88,7 @@ def bench_sqlite(folder: Path, data: list[tuple[int, str, str, str, str]]) -> di
     def by_id(r: int) -> Any:
         return con.execute("SELECT row FROM chunks WHERE id = ?", (data[r][1],)).fetchone()
 
-    row_us = timed_reads(by_row, len(data))
-    id_us = timed_reads(by_id, len(data))
-    return {"write_s": round(write_s, 2), "size_mb": round(path.stat().st_size / 1e6, 1),
-            "open_ms": round(open_ms, 2), "row_read_p50_us": round(percentile(row_us, 50), 1),
-            "id_lookup_p50_us": round(percentile(id_us, 50), 1),
-            "rss_added_mb": round(rss_mb() - before, 1)}  # fmt: skip
+    return figures(path, write_s, open_ms, by_row, by_id, len(data), before)
 
 
 def bench_arrow(folder: Path, data: list[tuple[int, str, str, str, str]]) -> dict[str, Any]:
@@ -101,12 +115,7 @@ def bench_arrow(folder: Path, data: list[tuple[int, str, str, str, str]]) -> dic
     def by_id(r: int) -> Any:
         return ids[data[r][1]]
 
-    row_us = timed_reads(by_row, len(data))
-    id_us = timed_reads(by_id, len(data))
-    return {"write_s": round(write_s, 2), "size_mb": round(path.stat().st_size / 1e6, 1),
-            "open_ms": round(open_ms, 2), "row_read_p50_us": round(percentile(row_us, 50), 1),
-            "id_lookup_p50_us": round(percentile(id_us, 50), 1),
-            "rss_added_mb": round(rss_mb() - before, 1)}  # fmt: skip
+    return figures(path, write_s, open_ms, by_row, by_id, len(data), before)
 
 
 def main() -> None:
