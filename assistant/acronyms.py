@@ -95,15 +95,12 @@ def abbreviations_in(question: str, max_words: int = 0) -> list[str]:
     return list(dict.fromkeys(w for w in words if sum(c.isupper() for c in w) >= 2))
 
 
-def spell_out(question: str, definitions: dict[str, str], max_words: int = 0) -> str:
+def spell_out(question: str, definitions: dict[str, str]) -> str:
     """The question with each defined abbreviation followed by its long form in parentheses.
 
-    An abbreviation whose long form the question already holds is left as it is; with
-    `max_words`, a question of more words than that is returned unchanged (its other words give
-    the encoder enough to go on).
+    An abbreviation whose long form the question already holds is left as it is. (Which
+    questions are short enough to spell out is `abbreviations_in`'s `max_words`.)
     """
-    if max_words and len(_WORD.findall(question)) > max_words:
-        return question
     lowered = question.lower()
 
     def expand(match: re.Match[str]) -> str:

@@ -127,8 +127,8 @@ class Assistant(IndexLifecycle):
         index = self.index
         encoder = self.query_encoder
         t0 = time.perf_counter()
-        spelled = self._spell_out(index, query)
-        qvec = encoder.embed_query(spelled if s.spell_out_abbreviations != "off" else query)
+        spelled = self._spell_out(index, query)  # the query itself when the setting is off
+        qvec = encoder.embed_query(spelled)
         t1 = time.perf_counter()
         tokens = tokenize(spelled if s.spell_out_abbreviations == "both" else query, s.bm25_stemmer)
         ranked = retrieve(
