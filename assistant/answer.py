@@ -113,6 +113,17 @@ FINDINGS_SECTION = re.compile(
     r"(key findings|results?|outcomes?|efficacy|safety|toxicit|survival|response|complications)",
     re.I,
 )
+COMPARATIVE_QUESTION = re.compile(
+    r"\b(worse|better|longer|shorter|higher|lower|more|less|fewer|than|versus|vs|compared|"
+    r"differ|difference)\b",
+    re.I,
+)
+AUXILIARIES = frozenset({"was", "were", "is", "are", "did", "does", "do", "has", "have", "had",
+                         "can", "could", "should", "would", "will", "may", "might"})  # fmt: skip
+FACET_BREAKS = frozenset({"after", "in", "for", "with", "among", "from", "by", "versus", "vs",
+                          "compared", "than", "when", "during", "on", "under", "following",
+                          "behind", "within", "without", "before", "against"})  # fmt: skip
+CLAUSE_SPLIT = re.compile(r"[,;]?\s+and\s+(?=(?:how|what|which|who)\b)", re.I)
 COMPARISON_RE = re.compile(
     r"\b(versus|vs\.?|compared with|compared to|than|placebo|hazard ratio|HR|odds ratio)\b", re.I
 )
@@ -132,10 +143,12 @@ class ComposerWeights:
     lexical: float = 0.5  # idf-weighted share of the question's terms in the sentence
     figure: float = 0.3  # a figure question and a sentence carrying a figure
     comparison: float = 0.1  # ... and the figure with its comparison
+    comparative: bool = False  # a comparative question ("worse than") counts as a figure one
     listing: float = 0.12  # a list question and a list sentence
     rank: float = 0.05  # preference for higher-ranked passages (/ rank)
     passage: float = 1.5  # the passage's own cosine to the question
     focus: float = 2.0  # the question's terms that few candidate sentences hold
+    facet: float = 1.5  # ... of those, the words naming what the question asks for
     findings: float = 0.5  # a sentence from a findings section (Key findings, Results, ...)
     min_ratio: float = 0.5  # later sentences score at least this share of the best
     max_words: int = 90  # total words of the answer (the first sentence always counts)
@@ -158,11 +171,39 @@ class Candidate:
 
 
 def question_form(question: str) -> dict[str, bool]:
-    """What the question asks for: a figure, a list."""
+    """What the question asks for: a figure, a list, a comparison."""
     return {
         "figure": bool(FIGURE_QUESTION.search(question)),
         "list": bool(LIST_QUESTION.search(question)),
+        "comparison": bool(COMPARATIVE_QUESTION.search(question)),
     }
+
+
+def _clause_facet(words: list[str], max_words: int) -> list[str]:
+    wh = [i for i, word in enumerate(words[:6]) if word in ("what", "which", "how", "who")]
+    if not wh or wh[0] + 1 >= len(words):
+        return []  # a yes/no question asks about all of itself
+    words = words[wh[0] :]  # "And in the long run, how many ..."
+    i = 2 if words[0] == "how" or words[1] == "about" else 1  # "how long", "what about"
+    while i < len(words) and (words[i] in AUXILIARIES or words[i] in ("the", "a", "an")):
+        i += 1
+    facet: list[str] = []
+    for word in words[i:]:
+        if word in FACET_BREAKS or word in AUXILIARIES or len(facet) == max_words:
+            break
+        facet.append(word)
+    return facet
+
+
+def question_facet(question: str, max_words: int = 6) -> str:
+    """The words naming what a wh-question asks for: "What overall survival at 5 years was
+    achieved ..." → "overall survival at 5 years"; "How long was progression-free survival with
+    ..." → "progression-free survival"; "What about toxicity in that trial?" → "toxicity". Each
+    clause of "..., and how ...?" adds its own. Empty for a yes/no question."""
+    out: list[str] = []
+    for clause in CLAUSE_SPLIT.split(question):
+        out += _clause_facet(TOKEN_RE.findall(clause.lower()), max_words)
+    return " ".join(out)
 
 
 def score_candidates(
@@ -180,6 +221,7 @@ def score_candidates(
     terms = set(query_terms)
     total = sum(idf(t) for t in terms) or 1.0
     form = question_form(question)
+    facet = set(tokenize(question_facet(question))) if w.facet else set()
     rows: list[tuple[Passage, int, Unit, set[str], float | None, np.ndarray | None]] = []
     for p in passages[: w.from_passages]:
         units = _units(p.chunk.text)
@@ -194,26 +236,35 @@ def score_candidates(
         for order, unit in enumerate(units):
             if len(unit.text.split()) > w.max_sentence_words:
                 continue
-            hits = terms & set(tokenize(unit.text))
+            hits = (terms | facet) & set(tokenize(unit.text))
             sim = float(sims[order]) if sims is not None else None
             rows.append(
                 (p, order, unit, hits, sim, vectors[order] if vectors is not None else None)
             )
     # focus: the question's terms that few candidate sentences share tell them apart
-    spread = {t: sum(1 for row in rows if t in row[3]) for t in terms}
+    spread = {t: sum(1 for row in rows if t in row[3]) for t in terms | facet}
     n = len(rows) + 1
-    focus_total = sum(idf(t) * math.log(n / (0.5 + spread[t])) for t in terms) or 1.0
+
+    def rarity(t: str) -> float:
+        return idf(t) * math.log(n / (0.5 + spread[t]))
+
+    focus_total = sum(rarity(t) for t in terms) or 1.0
+    facet_total = sum(rarity(t) for t in facet) or 1.0
     out: list[Candidate] = []
     for p, order, unit, hits, sim, vec in rows:
         score = (
-            w.lexical * sum(idf(t) for t in hits) / total
-            + w.focus * sum(idf(t) * math.log(n / (0.5 + spread[t])) for t in hits) / focus_total
+            w.lexical * sum(idf(t) for t in hits & terms) / total
+            + w.focus * sum(rarity(t) for t in hits & terms) / focus_total
             + w.rank / p.rank
             + w.passage * p.similarity
         )
+        if facet:
+            score += w.facet * sum(rarity(t) for t in facet & hits) / facet_total
         if sim is not None:
             score += w.semantic * sim
-        if form["figure"] and FIGURE_RE.search(unit.text):
+        if (form["figure"] or (w.comparative and form["comparison"])) and FIGURE_RE.search(
+            unit.text
+        ):
             score += w.figure
             if COMPARISON_RE.search(unit.text):
                 score += w.comparison
@@ -221,7 +272,7 @@ def score_candidates(
             score += w.findings
         if form["list"] and unit.is_list:
             score += w.listing
-        out.append(Candidate(score, p.rank, order, unit.text, vec, bool(hits)))
+        out.append(Candidate(score, p.rank, order, unit.text, vec, bool(hits & terms)))
     out.sort(key=lambda c: (-c.score, c.rank, c.order))
     return out
 

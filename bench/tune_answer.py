@@ -27,7 +27,7 @@ LIMITS = ((0, 1.0), (2, 1.0), (3, 1.0), (4, 1.0), (2, 0.8), (3, 0.8), (2, 0.9), 
 
 
 OFF = {"semantic": 0.0, "lexical": 1.0, "figure": 0.0, "comparison": 0.0, "listing": 0.0,
-       "passage": 0.0, "findings": 0.0, "focus": 0.0}  # fmt: skip
+       "passage": 0.0, "findings": 0.0, "focus": 0.0, "facet": 0.0}  # fmt: skip
 ABLATION = [  # each row adds one part of the default scoring to the one before
     ("words only (idf-weighted overlap, the old composer's score)", OFF),
     ("+ sentence cosine", {**OFF, "semantic": 0.25}),
@@ -39,7 +39,8 @@ ABLATION = [  # each row adds one part of the default scoring to the one before
     ("+ findings section",
      {**OFF, "semantic": 0.25, "figure": 0.3, "comparison": 0.1, "listing": 0.12,
       "passage": 1.5, "findings": 0.5}),
-    ("+ focus term, lexical 0.5 (the default)", {}),
+    ("+ focus term, lexical 0.5", {"facet": 0.0}),
+    ("+ the question's facet (the default)", {}),
 ]  # fmt: skip
 
 
@@ -49,6 +50,20 @@ def grid(size: str) -> list[dict[str, Any]]:
         return [params for _, params in ABLATION]
     if size == "small":
         axes: dict[str, list[Any]] = {"semantic": [0.0, 1.0], "figure": [0.0, 0.12]}
+    elif size == "length":
+        axes = {
+            "max_words": [90, 100],
+            "min_ratio": [0.3, 0.5, 0.7],
+            "per_passage": [1, 2, 3],
+            "max_sentence_words": [60, 80],
+        }
+    elif size == "facet":
+        axes = {
+            "facet": [0.0, 0.25, 0.5, 0.75, 1.0, 1.5],
+            "comparative": [False, True],
+            "focus": [1.5, 2.0],
+            "semantic": [0.25, 0.5],
+        }
     else:
         axes = {
             "semantic": [0.25, 0.5],
@@ -66,7 +81,9 @@ def grid(size: str) -> list[dict[str, Any]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--split", default="dev", choices=("dev", "test", "all"))
-    parser.add_argument("--grid", default="small", choices=("small", "full", "ablation"))
+    parser.add_argument(
+        "--grid", default="small", choices=("small", "full", "facet", "length", "ablation")
+    )
     parser.add_argument("--top", type=int, default=12, help="rows to print")
     parser.add_argument("--limit", type=int, default=Settings().max_per_source)
     parser.add_argument("--keep-above", type=float, default=Settings().diversity_keep_above)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from assistant.answer import answer_sentences, answer_sentences_text, compose_answer
+from assistant.answer import (
+    ComposerWeights,
+    answer_sentences,
+    answer_sentences_text,
+    compose_answer,
+    question_facet,
+)
 from assistant.conversation import rewrite_query
 from assistant.evaluate import answer_metrics
 from assistant.gold import gold_split
@@ -52,6 +58,46 @@ def test_a_figure_question_is_answered_by_the_sentence_with_the_figure_first():
     assert text is not None
     first = answer_sentences(text)[0]
     assert "11.4 months" in first and "5.5 months" in first and first.endswith("[1]")
+
+
+@pytest.mark.parametrize(
+    ("question", "facet"),
+    [
+        ("What overall survival at 5 years was achieved after two-stage surgery?",
+         "overall survival at years"),
+        ("How long was progression-free survival with sunitinib?", "progression free survival"),
+        ("What about toxicity in that trial?", "toxicity"),
+        ("And in the long run, how many stayed disease-free?", "stayed disease free"),
+        ("What was the 30-day mortality after chemoembolization?", "30 day mortality"),
+        ("What does the guideline recommend, and how strong is the evidence behind it?",
+         "guideline recommend evidence"),
+        ("Is everolimus an option for lung NETs?", ""),
+    ],
+)  # fmt: skip
+def test_the_facet_is_what_a_wh_question_asks_for(question: str, facet: str):
+    assert question_facet(question) == facet
+
+
+def test_a_follow_up_is_answered_on_its_own_aspect():
+    text = (
+        "## Key findings\n"
+        "In this randomised trial of midgut liver metastases, 2-year progression-free survival "
+        "was 38% with chemoembolization and 44% with bland embolization.\n"
+        "Grade 3 toxicity occurred in 19% of patients.\n"
+    )
+    question = "What about toxicity in that trial?"
+    query = rewrite_query(question, [{"role": "user", "content": "Is chemoembolization "
+                          "better than bland embolization for midgut liver metastases?"}])  # fmt: skip
+    terms = tokenize(query, "english")
+
+    def first(weights: ComposerWeights) -> str:
+        answer = compose_answer([passage(text)], terms, lambda t: 1.0,
+                                lambda t: tokenize(t, "english"), question=question,
+                                weights=weights)  # fmt: skip
+        return answer_sentences(answer)[0]
+
+    assert "toxicity" in first(ComposerWeights())
+    assert "progression-free" in first(ComposerWeights(facet=0.0))  # the words of the context win
 
 
 def test_a_list_lead_in_becomes_one_readable_sentence():
