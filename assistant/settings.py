@@ -228,6 +228,16 @@ class Settings(BaseSettings, ScaleSettings):
     port: int = Field(
         default=8000, ge=1, le=65535, description="Port `assistant serve` listens on."
     )
+    processes: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description=(
+            "Processes `assistant serve` runs (uvicorn worker processes on one port). Each loads the index "
+            "itself (memory times N) and keeps its own rate limit; 2 on a 2-core machine lifts "
+            "throughput (docs/performance.md). Not with a Milvus Lite file, which one process holds."
+        ),
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Origins allowed to call the API from a browser (same origin is always allowed).",

@@ -10,6 +10,7 @@ in turn, each on its own index folder (built at start when missing).
     .venv/bin/python bench/load.py --backends torch,onnx-int8
     .venv/bin/python bench/load.py --clients 4 --seconds 10 --route search
     .venv/bin/python bench/load.py --client wrk        # wrk (C) drives the load instead
+    .venv/bin/python bench/load.py --processes 1,2     # one run per number of server processes
 
 The default client is Python (httpx on asyncio): on a two-core machine it takes most of one core
 itself, so the server and its load compete for the CPU. `--client wrk` (Debian's `wrk`) drives the
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import shutil
@@ -62,8 +64,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(port: int, extra: list[str], backend: str | None = None) -> subprocess.Popen:
+def start_server(
+    port: int, extra: list[str], backend: str | None = None, processes: int | None = None
+) -> subprocess.Popen:
     env = dict(os.environ, ASSISTANT_RATE_LIMIT_PER_MINUTE="0")
+    if processes:
+        env["ASSISTANT_PROCESSES"] = str(processes)
     if backend:
         env["ASSISTANT_EMBEDDING_BACKEND"] = backend
     cmd = [sys.executable, "-m", "assistant", "serve", "--host", "127.0.0.1", "--port", str(port)]
@@ -71,13 +77,44 @@ def start_server(port: int, extra: list[str], backend: str | None = None) -> sub
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
 
 
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def family(pid: int) -> list[int]:
+    """A process and its descendants (uvicorn's worker processes), Linux /proc."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int(_stat(int(entry.name))[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    out, todo = [pid], [pid]
+    while todo:
+        parent = todo.pop()
+        children = [child for child, ppid in parents.items() if ppid == parent]
+        out += children
+        todo += children
+    return out
+
+
 def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process so far (Linux /proc), or None elsewhere."""
+    """User + system CPU time so far of a process and its worker processes (Linux /proc)."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        ticks = 0
+        for member in family(pid):
+            fields = _stat(member)
+            ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return None
+
+
+def family_peak_rss_mib(pid: int) -> float | None:
+    """Summed peak resident memory (VmHWM) of a process and its worker processes."""
+    peaks = [peak_rss_mib(member) for member in family(pid)]
+    return sum(p for p in peaks if p is not None) if any(p is not None for p in peaks) else None
 
 
 def wait_ready(url: str, proc: subprocess.Popen | None, timeout: float = 600) -> None:
@@ -200,7 +237,7 @@ def run_wrk(url: str, clients: int, seconds: float, route: str, warmup: int) -> 
     }
 
 
-def bench_one(args: argparse.Namespace, backend: str | None) -> dict:
+def bench_one(args: argparse.Namespace, backend: str | None, processes: int | None = None) -> dict:
     """One load run: against --url, or against a server started here (on `backend`)."""
     proc = None
     if args.url:
@@ -217,7 +254,7 @@ def bench_one(args: argparse.Namespace, backend: str | None) -> dict:
             extra += ["--index", args.index]
         elif backend:
             extra += ["--index", str(bench_index_dir(backend))]
-        proc = start_server(port, extra, backend)
+        proc = start_server(port, extra, backend, processes)
         url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, proc)
@@ -234,11 +271,12 @@ def bench_one(args: argparse.Namespace, backend: str | None) -> dict:
             # an idle machine, whatever else is running on this one
             total = result["requests"] + args.warmup
             result["server_cpu_ms_per_request"] = round((cpu1 - cpu0) * 1000 / total, 2)
-        rss = peak_rss_mib(proc.pid) if proc else None
+        rss = family_peak_rss_mib(proc.pid) if proc else None
         if rss is not None:
             result["server_peak_rss_mib"] = round(rss, 1)
         result.update(sources=ready["sources"], chunks=ready["chunks"], model=ready["model"],
-                      backend=backend or "setting", cpus=os.cpu_count())  # fmt: skip
+                      backend=backend or "setting", cpus=os.cpu_count(),
+                      processes=processes or "setting")  # fmt: skip
     finally:
         if proc is not None:
             proc.send_signal(signal.SIGINT)
@@ -262,20 +300,27 @@ def main() -> None:
                     "(torch, onnx, onnx-int8; default: the setting)")  # fmt: skip
     ap.add_argument("--client", choices=("httpx", "wrk"), default="httpx",
                     help="load generator: Python httpx (default) or wrk")  # fmt: skip
+    ap.add_argument("--processes", help="comma-separated numbers of server processes, one run "
+                    "each (default: the setting, ASSISTANT_PROCESSES)")  # fmt: skip
     ap.add_argument("--json", action="store_true", help="print one JSON object per run")
     args = ap.parse_args()
+    process_counts: list[int | None] = [None]
+    if args.processes:
+        if args.url:
+            raise SystemExit("--processes starts servers; it cannot be used with --url")
+        process_counts = [int(n) for n in args.processes.split(",")]
     backends: list[str | None] = [None]
     if args.backends:
         if args.url:
             raise SystemExit("--backends starts servers; it cannot be used with --url")
         backends = list(parse_backends(args.backends))
-    for backend in backends:
-        result = bench_one(args, backend)
+    for backend, processes in itertools.product(backends, process_counts):
+        result = bench_one(args, backend, processes)
         if args.json:
             print(json.dumps(result), flush=True)
             continue
         lat = result["latency_ms"]
-        print(f"[{result['backend']}] {result['route']}: {result['clients']} {result['client']} "
+        print(f"[{result['backend']}, processes {result['processes']}] {result['route']}: {result['clients']} {result['client']} "
               f"clients for "
               f"{result['seconds']} s against {result['sources']} sources / {result['chunks']} "
               f"chunks ({result['model']}), {result['cpus']} CPUs")  # fmt: skip
@@ -287,7 +332,7 @@ def main() -> None:
         if "server_cpu_ms_per_request" in result:
             print(f"server CPU per request: {result['server_cpu_ms_per_request']} ms")
         if "server_peak_rss_mib" in result:
-            print(f"server peak memory (VmHWM): {result['server_peak_rss_mib']} MiB")
+            print(f"server peak memory (VmHWM, all processes): {result['server_peak_rss_mib']} MiB")
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
         if load is not None:
             print(f"load average (1 min) at the end: {load:.2f} on {result['cpus']} CPUs")

@@ -533,6 +533,46 @@ def test_serve_command_loads_then_runs_uvicorn(
     assert "Serving 4 sources" in result.output
 
 
+def test_serve_with_processes_hands_the_settings_to_a_uvicorn_factory(
+    settings: Settings, fake_embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    from assistant.cli import app
+    from assistant.server.app import WORKER_SETTINGS_ENV, worker_app
+
+    seen: dict[str, object] = {}
+    monkeypatch.setattr("assistant.lifecycle.load_embedder", lambda *a, **k: fake_embedder)
+    monkeypatch.setattr(
+        "assistant.lifecycle.describe_model", lambda name: (name, fake_embedder.fingerprint)
+    )
+    monkeypatch.setattr(uvicorn, "run", lambda app_, **kw: seen.update(app=app_, **kw))
+    monkeypatch.delenv(WORKER_SETTINGS_ENV, raising=False)
+    args = ["serve", "--port", "8124", "--processes", "2", "--corpus", str(settings.corpus_dir),
+            "--index", str(settings.index_dir)]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert seen["app"] == "assistant.server.app:worker_app"
+    assert seen["factory"] is True and seen["workers"] == 2 and seen["port"] == 8124
+    assert "2 server processes" in result.output
+    # a worker serves exactly the parent's settings (flags included) and never rebuilds
+    worker = worker_app().state.assistant.settings
+    assert worker.corpus_dir == settings.corpus_dir and worker.port == 8124
+    assert worker.processes == 2 and worker.auto_rebuild is False
+    monkeypatch.delenv(WORKER_SETTINGS_ENV)
+    with pytest.raises(RuntimeError, match="assistant serve"):
+        worker_app()
+
+
+def test_serve_refuses_processes_on_a_milvus_lite_file(tmp_path: Path) -> None:
+    from assistant.cli import app
+
+    result = CliRunner().invoke(app, ["serve", "--processes", "2"],
+                                env={"ASSISTANT_STORE": "milvus"})  # fmt: skip
+    assert result.exit_code == 1
+    assert "Milvus Lite" in result.output and "--processes 1" in result.output
+
+
 def test_serve_command_errors_are_one_line(tmp_path: Path) -> None:
     from assistant.cli import app
 

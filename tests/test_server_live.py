@@ -145,3 +145,73 @@ def test_assistant_serve_command_over_http(tmp_path: Path) -> None:
     assert proc.returncode == 0, out
     assert "Serving 4 sources" in out
     assert "kidney toxicity" not in out  # questions are not logged by default
+
+
+def _wait_ready(url: str, proc: subprocess.Popen, seconds: float = 240) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return True
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def _workers(pid: int) -> set[int]:
+    """The uvicorn worker processes of a supervisor (Linux /proc)."""
+    out = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat[1]) == pid and b"spawn_main" in cmdline:
+            out.add(int(entry.name))
+    return out
+
+
+@pytest.mark.slow
+def test_serve_with_two_processes_shares_the_settings_and_restarts_on_sighup(
+    tmp_path: Path,
+) -> None:
+    """`serve --processes 2`: both processes serve the flags' corpus; SIGHUP starts new workers."""
+    shutil.copytree(FIXTURE_CORPUS, tmp_path / "corpus")
+    port = free_port()
+    env = dict(os.environ, ASSISTANT_RATE_LIMIT_PER_MINUTE="0")
+    cmd = [sys.executable, "-m", "assistant", "serve", "--port", str(port), "--processes", "2",
+           "--corpus", str(tmp_path / "corpus"), "--index", str(tmp_path / "index")]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        assert _wait_ready(url, proc), "server did not become ready"
+        first = _workers(proc.pid)
+        assert len(first) == 2
+        question = {"question": "What is the kidney toxicity of lutetium-177 dotatate PRRT?"}
+        with ThreadPoolExecutor(8) as pool:  # both workers answer; each from the flags' corpus
+            bodies = list(pool.map(lambda _: httpx.post(f"{url}/v1/ask", json=question,
+                                                        timeout=60).json(), range(16)))  # fmt: skip
+        assert {b["passages"][0]["source"]["id"] for b in bodies} == {"prrt-study"}
+        assert httpx.get(f"{url}/v1/sources").json()["total"] == 4
+        proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and (_workers(proc.pid) & first or
+                                               len(_workers(proc.pid)) < 2):  # fmt: skip
+            time.sleep(0.5)
+        assert len(_workers(proc.pid)) == 2 and not _workers(proc.pid) & first
+        assert _wait_ready(url, proc)
+        assert httpx.post(f"{url}/v1/ask", json=question, timeout=60).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+    assert proc.returncode == 0, out
+    assert "2 server processes" in out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,6 +21,23 @@ from .routes import add_offline_docs, documented_key, is_loopback, open_routes, 
 from .runtime import Runtime
 
 log = logging.getLogger("assistant.server")
+WORKER_SETTINGS_ENV = "_ASSISTANT_SERVE_SETTINGS"  # the parent's settings, as JSON, for workers
+
+
+def worker_app() -> FastAPI:
+    """The app of one `assistant serve --processes N` process (a uvicorn factory).
+
+    It serves the settings the parent resolved (flags, environment, defaults), passed as JSON in
+    `_ASSISTANT_SERVE_SETTINGS`, and loads the index the parent checked or built: a worker never
+    rebuilds (N processes would race), it uses a stale index as it is, with a warning.
+    """
+    raw = os.environ.get(WORKER_SETTINGS_ENV)
+    if raw is None:
+        raise RuntimeError(
+            f"{WORKER_SETTINGS_ENV} is not set: start workers with `assistant serve`"
+        )
+    settings = Settings.model_validate_json(raw).model_copy(update={"auto_rebuild": False})
+    return create_app(settings)
 
 
 def create_app(assistant_or_settings: Assistant | Settings | None = None) -> FastAPI:
