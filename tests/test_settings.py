@@ -12,6 +12,19 @@ def test_every_field_is_described():
     assert len(describe_settings()) == len(Settings.model_fields)
 
 
+def test_descriptions_are_one_line_everywhere():
+    # the docstrings under the fields wrap over lines; the descriptions read as one line,
+    # in the field info and in the JSON schema alike
+    schema = Settings.model_json_schema()["properties"]
+    for name, info in Settings.model_fields.items():
+        assert info.description == " ".join(info.description.split()), name
+        assert schema[name]["description"] == info.description, name
+    assert Settings.model_fields["fusion"].description.startswith(
+        "How hybrid mode fuses the dense and BM25 lists: rrf (reciprocal rank fusion), score "
+        "(weighted sum"
+    )
+
+
 def test_precedence_defaults_env_flags(monkeypatch, tmp_path: Path):
     assert Settings().top_k == 5
     monkeypatch.setenv("ASSISTANT_TOP_K", "7")
