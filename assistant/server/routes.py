@@ -130,14 +130,13 @@ def add_offline_docs(app: FastAPI) -> None:
 open_routes = APIRouter()
 
 
-@open_routes.get("/healthz", response_model=Health, tags=["health"], summary="The process is up")
+@open_routes.get("/healthz", tags=["health"], summary="The process is up")
 async def healthz() -> Health:
     return Health(status="ok", version=__version__)
 
 
 @open_routes.get(
     "/readyz",
-    response_model=Ready,
     responses=error_responses(503),
     tags=["health"],
     summary="The model and the index are loaded",
@@ -182,7 +181,6 @@ async def documented_key(key: str | None = Security(key_scheme)) -> None:
 
 @v1.post(
     "/ask",
-    response_model=AskResponse,
     response_model_exclude_unset=True,  # `page` only for PDF passages, as in `ask --json`
     tags=["questions"],
     summary="Answer a question",
@@ -212,7 +210,6 @@ async def ask(
 
 @v1.post(
     "/search",
-    response_model=SearchResponse,
     response_model_exclude_unset=True,  # `page` only for PDF passages
     tags=["questions"],
     summary="Retrieve passages only",
@@ -245,7 +242,7 @@ async def search(body: SearchRequest, assistant: AssistantDep, rt: RuntimeDep) -
     )
 
 
-@v1.get("/sources", response_model=SourceList, tags=["sources"], summary="List sources")
+@v1.get("/sources", tags=["sources"], summary="List sources")
 async def sources(
     page: Annotated[SourcesQuery, Query()], assistant: AssistantDep, rt: RuntimeDep
 ) -> SourceList:
@@ -300,7 +297,6 @@ async def cite(body: CiteRequest, assistant: AssistantDep, rt: RuntimeDep) -> Re
 
 @v1.post(
     "/reload",
-    response_model=Reloaded,
     responses=error_responses(403),
     tags=["index"],
     summary="Switch to the index saved since the server started",
