@@ -21,11 +21,12 @@ from typing import Any
 from .chunk import chunk_documents
 from .embed import Embedder, embedder_backend
 from .errors import InputError
-from .index import FORMAT_VERSION, SearchIndex, build_index, load_index, read_manifest, save_index
+from .index import FORMAT_VERSION, SearchIndex, build_index, load_index, save_index
 from .lexical import tokenize
 from .metrics import eval_libraries, ranking_metrics
 from .retrieve import RetrievalParams, retrieve
 from .settings import Settings
+from .snapshots import read_live
 from .types import MODES, Document
 
 StageProgress = Callable[[str, int, int], None]
@@ -170,9 +171,9 @@ def open_index(
     """The dataset's index from the cache, built (and cached) first when missing."""
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     folder = cache_dir / f"{dataset.name}-{index_key(dataset, embedder, settings)}"
-    manifest = read_manifest(folder)
-    if manifest is not None and manifest.get("format_version") == FORMAT_VERSION:
-        return load_index(folder)
+    live = read_live(folder)
+    if live is not None and live.manifest.get("format_version") == FORMAT_VERSION:
+        return load_index(folder, live)
     chunks = chunk_documents(dataset.docs, settings.chunk_max_tokens, settings.chunk_overlap_tokens)
     started = time.perf_counter()
     index, _, _ = build_index(

@@ -14,7 +14,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +44,17 @@ from .index_checks import (
     stale_reason,
 )
 from .lexical import tokenize
-from .manifest import Manifest
+from .manifest import Manifest, library_versions
 from .references import source_labels, source_names
-from .snapshots import CURRENT, MANIFEST, SNAPSHOTS, read_manifest, snapshot_dir, write_snapshot
+from .snapshots import (
+    CURRENT,
+    MANIFEST,
+    SNAPSHOTS,
+    LiveManifest,
+    read_manifest,
+    snapshot_dir,
+    write_snapshot,
+)
 from .source import CITATION_FIELDS
 from .types import Chunk, Document
 
@@ -70,18 +77,6 @@ SENTENCE_OFFSETS = "sentence_offsets.npy"  # chunk row i owns sentence rows [i] 
 ROW_DOCS = "row_docs.npy"  # chunk row -> position of its source in sources.json
 NOTES = CHUNKS_DB  # each source's note body (table notes), so sources are served from the snapshot
 StageProgress = Callable[[str, int, int], None]
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of the libraries that shape the index and the scores."""
-    out = {}
-    for name in ("net-liver-assistant", "sentence-transformers", "torch", "faiss-cpu", "bm25s",
-                 "numpy", "PyStemmer", "onnxruntime", "tokenizers"):  # fmt: skip
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
 
 
 @dataclass
@@ -379,25 +374,30 @@ def _write_files(index: SearchIndex, folder: Path) -> None:
     (folder / MANIFEST).write_text(json.dumps(index.manifest, indent=2), encoding="utf-8")
 
 
-def load_index(index_dir: Path) -> SearchIndex:
-    """Open the live snapshot of an index written by `save_index`.
+def load_index(index_dir: Path, live: LiveManifest | None = None) -> SearchIndex:
+    """Open the live snapshot of an index written by `save_index`; `live` is that snapshot with
+    its manifest when already read (`snapshots.read_live`), so the manifest is not read again.
 
     A save that switches `current` while this reads is noticed and the new snapshot read.
     """
     for _ in range(3):
-        folder = snapshot_dir(index_dir)
+        folder = live.folder if live else snapshot_dir(index_dir)
         try:
-            return load_snapshot(index_dir, folder)
+            return load_snapshot(index_dir, folder, live.manifest if live else None)
         except IndexStateError:
             if folder is None or snapshot_dir(index_dir) == folder:
                 raise
+        live = None  # switched meanwhile: read the new one from disk
     return load_snapshot(index_dir, snapshot_dir(index_dir))
 
 
-def load_snapshot(index_dir: Path, folder: Path | None) -> SearchIndex:
+def load_snapshot(
+    index_dir: Path, folder: Path | None, manifest: dict[str, Any] | None = None
+) -> SearchIndex:
     """The index in one snapshot `folder` of `index_dir` (named in messages), memory-mapped:
-    nothing a query does not need is read."""
-    manifest = read_manifest(folder) if folder is not None else None
+    nothing a query does not need is read. `manifest` is the folder's, when already read."""
+    if manifest is None and folder is not None:
+        manifest = read_manifest(folder)
     if folder is None or manifest is None:
         raise IndexStateError(
             f"no index in {index_dir}", f"build it: assistant index --index {index_dir}"

@@ -35,6 +35,7 @@ from .index import (
     stale_reason,
 )
 from .settings import Settings
+from .snapshots import read_live
 from .stores import Store, open_store
 from .types import Document
 
@@ -193,8 +194,8 @@ class IndexLifecycle:
         auto = s.auto_rebuild if rebuild is None else rebuild
         self.store.open()
         with self._lock:
-            manifest = read_manifest(s.index_dir)
-            if manifest is None:
+            live = read_live(s.index_dir)  # read once: what is checked here is what is opened
+            if live is None:
                 if not auto:
                     raise AssistantError(
                         f"no index in {s.index_dir}",
@@ -202,6 +203,7 @@ class IndexLifecycle:
                     )
                 self.build()
                 return self.index
+            manifest = live.manifest
             name, fingerprint = self._model_identity()
             check_model(manifest, name, fingerprint, s.index_dir)
             backend = embedder_backend(self.embedder)  # the given embedder's, else the setting's
@@ -223,7 +225,7 @@ class IndexLifecycle:
                         f"publish it: assistant index --index {s.index_dir}",
                     )
                 reason = store_reason
-            index = load_index(s.index_dir)
+            index = load_index(s.index_dir, live)
             if reason and auto:
                 self._index = index
                 self.build()

@@ -9,6 +9,7 @@ is required, so an older index still reaches the format check that names the reb
 
 from __future__ import annotations
 
+from importlib import metadata
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -93,3 +94,15 @@ def validated(raw: Any, where: str, rebuild: str) -> dict[str, Any]:
         raise IndexStateError(
             f"index manifest {where} is damaged: {field}: {first['msg']}", rebuild
         ) from None
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that shape the index and the scores."""
+    out = {}
+    for name in ("net-liver-assistant", "sentence-transformers", "torch", "faiss-cpu", "bm25s",
+                 "numpy", "PyStemmer", "onnxruntime", "tokenizers"):  # fmt: skip
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out

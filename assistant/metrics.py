@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .index import library_versions
+from .manifest import library_versions
 
 # our metric name -> ir_measures measure name
 RANKING_MEASURES: dict[str, str] = {

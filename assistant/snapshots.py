@@ -10,6 +10,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -167,8 +168,18 @@ def _created_at(folder: Path) -> str:
         return ""
 
 
-def read_manifest(index_dir: Path) -> dict[str, Any] | None:
-    """The manifest of the index in `index_dir`, or None when there is no built index."""
+@dataclass(frozen=True)
+class LiveManifest:
+    """The live snapshot of an index folder and its manifest, read once: what is checked before
+    a load is what `index.load_index` then opens."""
+
+    folder: Path  # the snapshot folder (`snapshot_dir`)
+    manifest: dict[str, Any]  # validated against `manifest.Manifest`, as stored
+
+
+def read_live(index_dir: Path) -> LiveManifest | None:
+    """The live snapshot of `index_dir` with its validated manifest, or None when there is no
+    built index."""
     folder = snapshot_dir(index_dir)
     if folder is None:
         return None
@@ -178,4 +189,10 @@ def read_manifest(index_dir: Path) -> dict[str, Any] | None:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise IndexStateError(f"index manifest {path} is unreadable: {exc}", rebuild) from exc
-    return validated(raw, str(path), rebuild)
+    return LiveManifest(folder, validated(raw, str(path), rebuild))
+
+
+def read_manifest(index_dir: Path) -> dict[str, Any] | None:
+    """The manifest of the index in `index_dir`, or None when there is no built index."""
+    live = read_live(index_dir)
+    return None if live is None else live.manifest

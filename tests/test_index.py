@@ -8,9 +8,10 @@ from helpers import FakeEmbedder
 
 from assistant import Assistant, Settings
 from assistant.errors import AssistantError, IndexStateError
-from assistant.index import FORMAT_VERSION, load_index, read_manifest
+from assistant.index import FORMAT_VERSION, load_index, read_manifest, snapshot_dir
 from assistant.manifest import Manifest
 from assistant.sentences import answer_units
+from assistant.snapshots import read_live
 
 
 def test_build_writes_self_describing_manifest(fake_assistant: Assistant, settings: Settings):
@@ -176,3 +177,62 @@ def test_a_damaged_manifest_names_its_field(fake_assistant: Assistant, settings:
     with pytest.raises(IndexStateError, match=r"is damaged: model\.dimension") as info:
         read_manifest(settings.index_dir)
     assert f"assistant index --force --index {settings.index_dir}" in info.value.hint
+
+
+def _count_manifest_reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Every read of a manifest.json from now on (the file, whoever reads it)."""
+    reads: list[Path] = []
+    read_text = Path.read_text
+
+    def counting(self: Path, *args, **kwargs):
+        if self.name == "manifest.json":
+            reads.append(self)
+        return read_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", counting)
+    return reads
+
+
+def test_load_index_with_the_live_manifest_reads_it_no_more(
+    fake_assistant: Assistant, settings: Settings, monkeypatch: pytest.MonkeyPatch
+):
+    reads = _count_manifest_reads(monkeypatch)
+    live = read_live(settings.index_dir)
+    assert live is not None and live.folder == snapshot_dir(settings.index_dir)
+    assert len(reads) == 1
+    loaded = load_index(settings.index_dir, live)
+    assert len(reads) == 1  # the given manifest is used, not read again
+    assert loaded.manifest == live.manifest and loaded.snapshot == live.folder.name
+    load_index(settings.index_dir)
+    assert len(reads) == 2  # without it, load_index reads it itself
+
+
+def test_loading_an_assistant_reads_the_manifest_once(
+    fake_assistant: Assistant, settings: Settings, monkeypatch: pytest.MonkeyPatch
+):
+    reads = _count_manifest_reads(monkeypatch)
+    fresh = Assistant(settings, embedder=FakeEmbedder())
+    fresh.load()
+    assert len(reads) == 1
+    assert fresh.index.manifest == read_manifest(settings.index_dir)
+
+
+def test_a_live_manifest_of_a_removed_snapshot_loads_the_new_one(
+    fake_assistant: Assistant, settings: Settings
+):
+    old = read_live(settings.index_dir)
+    assert old is not None
+    fake_assistant.build(force=True)
+    fake_assistant.build(force=True)  # the snapshot `old` names is deleted by now
+    assert not old.folder.exists()
+    loaded = load_index(settings.index_dir, old)
+    assert loaded.snapshot == snapshot_dir(settings.index_dir).name != old.folder.name
+
+
+def test_an_unreadable_manifest_names_the_index_folder(fake_assistant: Assistant, settings):
+    path = snapshot_dir(settings.index_dir) / "manifest.json"
+    path.write_text("{not json")
+    with pytest.raises(IndexStateError, match="is unreadable") as info:
+        Assistant(settings, embedder=FakeEmbedder()).load()
+    assert str(path) in str(info.value)
+    assert info.value.hint == f"rebuild it: assistant index --force --index {settings.index_dir}"
