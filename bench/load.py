@@ -117,16 +117,27 @@ def family_peak_rss_mib(pid: int) -> float | None:
     return sum(p for p in peaks if p is not None) if any(p is not None for p in peaks) else None
 
 
-def wait_ready(url: str, proc: subprocess.Popen | None, timeout: float = 600) -> None:
+def wait_ready(
+    url: str, proc: subprocess.Popen | None, timeout: float = 600, processes: int | None = None
+) -> dict:
+    """The ready answer of /readyz, once the server answers ready. With several worker
+    processes each new connection may reach another one, so it must answer ready ten times
+    per process in a row (a worker still loading answers 503)."""
+    needed = 1 if not processes or processes < 2 else 10 * processes
     deadline = time.monotonic() + timeout
+    streak = 0
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise SystemExit(f"server exited: {proc.stderr.read() if proc.stderr else ''}")
         try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
+            r = httpx.get(f"{url}/readyz", timeout=2)
+            streak = streak + 1 if r.status_code == 200 else 0
+            if streak >= needed:
+                return r.json()
+            if streak:
+                continue
         except httpx.TransportError:
-            pass
+            streak = 0
         time.sleep(0.5)
     raise SystemExit(f"server at {url} not ready after {timeout:.0f} s")
 
@@ -257,8 +268,7 @@ def bench_one(args: argparse.Namespace, backend: str | None, processes: int | No
         proc = start_server(port, extra, backend, processes)
         url = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(url, proc)
-        ready = httpx.get(f"{url}/readyz").json()
+        ready = wait_ready(url, proc, processes=processes)
         cpu0 = cpu_seconds(proc.pid) if proc else None
         if args.client == "wrk":
             result = run_wrk(url, args.clients, args.seconds, args.route, args.warmup)
