@@ -48,6 +48,15 @@ class ScaleSettings(BaseModel):
             "`assistant index` suggests merging the delta: assistant index --compact."
         ),
     )
+    build_batch_chunks: int = Field(
+        default=1024,
+        ge=1,
+        description=(
+            "Chunks a full build embeds and writes at a time: memory stays bounded by a batch, "
+            "each embedded batch is staged in the index folder (.building/) so an interrupted "
+            "build resumes without embedding it again. Changing it restarts the staging."
+        ),
+    )
     hnsw_m: int = Field(default=32, ge=4, le=128, description="HNSW: neighbours per node (M).")
     hnsw_ef_construction: int = Field(
         default=80, ge=8, description="HNSW: candidate list size while building (efConstruction)."
