@@ -104,6 +104,7 @@ class StreamBuild:
     def run(self) -> StreamResult:
         """Embed (or reuse, or resume) and write every batch, then build BM25, the dense index
         and the manifest; the index opened over the files, ready for `save`."""
+        self.resumed = self.reused = self.embedded = 0
         self.staging.open()
         total = self.n_chunks if self.n_chunks is not None else _count(self.chunks())
         n_batches = -(-total // self.batch_chunks)

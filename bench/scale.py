@@ -104,7 +104,7 @@ def material(workdir: Path, scifact: Path, n_docs: int) -> dict[str, Any]:
     return {**out, "centres": np.concatenate(centres).astype(np.float32), "queries": queries}
 
 
-def exact_top10(vectors: Any, queries: np.ndarray, block: int = 100_000) -> list[set[int]]:
+def exact_top10(vectors: Any, queries: np.ndarray, block: int = 10_000) -> list[set[int]]:
     """Rows of the exact 10 nearest vectors of each query, scanning the vectors by blocks."""
     best = np.full((len(queries), 10), -np.inf, dtype=np.float32)
     rows = np.full((len(queries), 10), -1, dtype=np.int64)

@@ -169,6 +169,37 @@ def test_interrupted_build_resumes_without_embedding_again(
     assert not (s.index_dir / BUILDING).exists()  # the staging folder goes after the save
 
 
+KILLED_BUILD = """
+import os, signal, sys
+sys.path.insert(0, {tests!r})
+from helpers import FakeEmbedder
+from assistant import Assistant, Settings
+
+class Killed(FakeEmbedder):
+    def embed_documents(self, texts, progress=None):
+        if self.calls == 5:  # batches 0 and 1 are staged, batch 2's sentences never come
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().embed_documents(texts, progress)
+
+s = Settings(corpus_dir={corpus!r}, index_dir={index!r}, build_batch_chunks=3)
+Assistant(s, embedder=Killed()).build(force=True)
+"""
+
+
+def test_a_killed_build_resumes(corpus_dir: Path, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    script = KILLED_BUILD.format(tests=str(Path(__file__).parent), corpus=str(corpus_dir),
+                                 index=str(tmp_path / "index"))  # fmt: skip
+    killed = subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=False)
+    assert killed.returncode == -signal.SIGKILL
+    s = settings_for(corpus_dir, tmp_path / "index")
+    report = build(s, RecordingEmbedder()).last_build
+    assert report is not None and (report.resumed_chunks, report.embedded_chunks) == (6, 11)
+
+
 def test_staged_batches_of_another_key_are_not_used(corpus_dir: Path, tmp_path: Path) -> None:
     s = settings_for(corpus_dir, tmp_path / "index")
     interrupted(s, batches=2)
