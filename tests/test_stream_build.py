@@ -292,6 +292,16 @@ def test_cli_says_it_resumes(
         3, 14, 0)  # fmt: skip
 
 
+def test_progress_counts_chunks_batch_by_batch(corpus_dir: Path, tmp_path: Path) -> None:
+    seen: list[tuple[str, int, int]] = []
+    s = settings_for(corpus_dir, tmp_path / "index")
+    Assistant(s, embedder=FakeEmbedder(), progress=lambda *a: seen.append(a)).build()
+    embed = [done for stage, done, total in seen if stage == "embed" and total == 17]
+    assert embed == sorted(embed) and embed[0] == 0 and embed[-1] == 17
+    assert {3, 6, 9, 12, 15} <= set(embed)  # the end of every batch at least
+    assert [s for s, _, _ in seen].index("embed") < [s for s, _, _ in seen].index("bm25")
+
+
 def test_build_batch_chunks_is_validated() -> None:
     with pytest.raises(ValidationError, match="build_batch_chunks"):
         Settings(build_batch_chunks=0)
