@@ -1,5 +1,6 @@
 """On-disk stores of a snapshot read by row: chunk texts and note bodies (SQLite, by row or id),
-and float vectors (`VectorFile`).
+and float vectors (`VectorFile`); and their writers, which a build fills batch by batch
+(`ChunkWriter`, `MatrixWriter`).
 
 SQLite was chosen over a memory-mapped Arrow file by measurement (bench/chunk_store.py): it opens
 in well under a millisecond, reads a row in a few microseconds and looks a chunk up by id through
@@ -9,6 +10,7 @@ A query reads only the rows it shows.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sqlite3
@@ -29,27 +31,55 @@ def write_store(
     path: Path, chunks: Iterable[Chunk], notes: Mapping[str, Mapping[str, Any]]
 ) -> None:
     """Write the chunks (row = position) and each source's note body into a new SQLite file."""
-    con = sqlite3.connect(path)
+    writer = ChunkWriter(path)
     try:
-        con.execute("PRAGMA journal_mode = OFF")
-        con.execute("PRAGMA synchronous = OFF")
-        con.execute("CREATE TABLE chunks (row INTEGER PRIMARY KEY, id TEXT NOT NULL, data TEXT)")
-        con.execute("CREATE TABLE notes (doc_id TEXT PRIMARY KEY, body TEXT, body_offset INTEGER)")
-        batch: list[tuple[int, str, str]] = []
-        for row, chunk in enumerate(chunks):
-            batch.append((row, chunk.id, json.dumps(chunk.to_dict(), ensure_ascii=False)))
+        batch: list[Chunk] = []
+        for chunk in chunks:
+            batch.append(chunk)
             if len(batch) >= _BATCH:
-                con.executemany("INSERT INTO chunks VALUES (?, ?, ?)", batch)
+                writer.add(batch)
                 batch.clear()
-        con.executemany("INSERT INTO chunks VALUES (?, ?, ?)", batch)
-        con.executemany(
+        writer.add(batch)
+        writer.finish(notes)
+    finally:
+        writer.close()
+
+
+class ChunkWriter:
+    """A new chunks.db filled batch by batch (rows numbered in the order chunks are added); the
+    notes and the index on chunk ids come last (`finish`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rows = 0
+        self._con = sqlite3.connect(path)
+        self._con.execute("PRAGMA journal_mode = OFF")
+        self._con.execute("PRAGMA synchronous = OFF")
+        self._con.execute(
+            "CREATE TABLE chunks (row INTEGER PRIMARY KEY, id TEXT NOT NULL, data TEXT)"
+        )
+        self._con.execute(
+            "CREATE TABLE notes (doc_id TEXT PRIMARY KEY, body TEXT, body_offset INTEGER)"
+        )
+
+    def add(self, chunks: Sequence[Chunk]) -> None:
+        """Append chunks as the next rows."""
+        rows = [(self.rows + i, c.id, json.dumps(c.to_dict(), ensure_ascii=False))
+                for i, c in enumerate(chunks)]  # fmt: skip
+        self._con.executemany("INSERT INTO chunks VALUES (?, ?, ?)", rows)
+        self.rows += len(rows)
+
+    def finish(self, notes: Mapping[str, Mapping[str, Any]]) -> None:
+        """Add each source's note body, index the chunk ids and commit."""
+        self._con.executemany(
             "INSERT INTO notes VALUES (?, ?, ?)",
             ((k, v["body"], v["body_offset"]) for k, v in notes.items()),
         )
-        con.execute("CREATE UNIQUE INDEX chunk_ids ON chunks (id)")
-        con.commit()
-    finally:
-        con.close()
+        self._con.execute("CREATE UNIQUE INDEX chunk_ids ON chunks (id)")
+        self._con.commit()
+
+    def close(self) -> None:
+        self._con.close()
 
 
 class RowStore:
@@ -208,6 +238,43 @@ class VectorFile:
         fd = getattr(self, "_fd", None)
         if fd is not None:
             os.close(fd)
+
+
+class MatrixWriter:
+    """A float32 matrix written to a `.npy` file block by block (append only): the header is
+    rewritten with the final row count on `close`, so nothing is held in memory."""
+
+    def __init__(self, path: Path, dimension: int) -> None:
+        self.path = path
+        self.dimension = dimension
+        self.rows = 0
+        self._fh = path.open("wb")
+        self._header = self._header_bytes(0)
+        self._fh.write(self._header)
+
+    def _header_bytes(self, rows: int) -> bytes:
+        out = io.BytesIO()
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype("<f4")),
+                  "fortran_order": False, "shape": (rows, self.dimension)}  # fmt: skip
+        np.lib.format.write_array_header_1_0(out, header)
+        return out.getvalue()
+
+    def append(self, block: np.ndarray) -> None:
+        """Append rows (converted to little-endian float32)."""
+        block = np.ascontiguousarray(block, dtype="<f4").reshape(-1, self.dimension)
+        self._fh.write(block.tobytes())
+        self.rows += len(block)
+
+    def close(self) -> None:
+        """Write the final shape into the header (NumPy pads it so its length never changes)."""
+        if self._fh.closed:
+            return
+        header = self._header_bytes(self.rows)
+        if len(header) != len(self._header):
+            raise ValueError(f"{self.path}: the .npy header changed length")
+        self._fh.seek(0)
+        self._fh.write(header)
+        self._fh.close()
 
 
 class StackedVectors:

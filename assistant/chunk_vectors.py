@@ -91,39 +91,77 @@ def chunk_vectors(
     unit_vectors: bool = True,
 ) -> ChunkVectors:
     """Reuse the vectors of unchanged chunks of unchanged documents; embed the others."""
-    by_doc = {d.id: d for d in docs}
-    reusable = previous is not None and same_embedding(
-        previous.manifest, embedder, chunker, format_version
-    )
-    prev_docs: dict[str, Any] = {}
-    if previous is not None:
-        prev_docs = previous.manifest.get("corpus", {}).get("documents", {})
-    vectors = np.zeros((len(chunks), embedder.dimension), dtype=np.float32)
-    todo: list[int] = []
-    reused_rows: dict[int, int] = {}  # chunk -> its row in `previous`
-    for i, chunk in enumerate(chunks):
-        unchanged = (
-            reusable
-            and prev_docs.get(chunk.doc_id, {}).get("fingerprint")
-            == by_doc[chunk.doc_id].fingerprint
+    source = VectorSource(docs, embedder, chunker=chunker, format_version=format_version,
+                          previous=previous, unit_vectors=unit_vectors)  # fmt: skip
+    ready = source.vectors(chunks, progress)
+    ready.changes = document_changes(docs, previous)
+    return ready
+
+
+class VectorSource:
+    """Where a build's vectors come from: the previous index for unchanged chunks of unchanged
+    documents (same model, backend, chunking and text), the embedder for the others. Called
+    once for all chunks (`chunk_vectors`) or batch after batch (`stream_build.py`)."""
+
+    def __init__(
+        self,
+        docs: Sequence[Document],
+        embedder: Embedder,
+        *,
+        chunker: dict[str, int],
+        format_version: int,
+        previous: SearchIndex | None = None,
+        unit_vectors: bool = True,
+    ) -> None:
+        self.by_doc = {d.id: d for d in docs}
+        self.embedder = embedder
+        self.previous = previous
+        self.unit_vectors = unit_vectors
+        self.reusable = previous is not None and same_embedding(
+            previous.manifest, embedder, chunker, format_version
         )
-        row = previous.chunk_rows.get(chunk.id) if (unchanged and previous) else None
-        if row is not None and previous is not None and previous.chunks[row].text == chunk.text:
-            vectors[i] = previous.vectors[row]
-            reused_rows[i] = row
+        self.prev_docs: dict[str, Any] = {}
+        if previous is not None:
+            self.prev_docs = previous.manifest.get("corpus", {}).get("documents", {})
+
+    def _previous_row(self, chunk: Chunk) -> int | None:
+        """The chunk's row in the previous index when its vectors can be reused."""
+        previous = self.previous
+        if not self.reusable or previous is None:
+            return None
+        old = self.prev_docs.get(chunk.doc_id, {}).get("fingerprint")
+        if old != self.by_doc[chunk.doc_id].fingerprint:
+            return None
+        row = previous.chunk_rows.get(chunk.id)
+        return row if row is not None and previous.chunks[row].text == chunk.text else None
+
+    def vectors(
+        self, chunks: Sequence[Chunk], progress: StageProgress | None = None
+    ) -> ChunkVectors:
+        """Vectors of `chunks` (row = position) and of their answer units."""
+        embedder, previous = self.embedder, self.previous
+        vectors = np.zeros((len(chunks), embedder.dimension), dtype=np.float32)
+        todo: list[int] = []
+        reused_rows: dict[int, int] = {}  # chunk -> its row in `previous`
+        for i, chunk in enumerate(chunks):
+            row = self._previous_row(chunk)
+            if row is not None and previous is not None:
+                vectors[i] = previous.vectors[row]
+                reused_rows[i] = row
+            else:
+                todo.append(i)
+        by_doc = self.by_doc
+        texts = [embedding_text(chunks[i], by_doc[chunks[i].doc_id].title) for i in todo]
+        if texts:
+            vectors[todo] = embedder.embed_documents(
+                texts, progress=(lambda d, t: progress("embed", d, t)) if progress else None
+            )
+        if self.unit_vectors:
+            units, offsets = _unit_vectors(chunks, embedder, previous, reused_rows, progress)
         else:
-            todo.append(i)
-    texts = [embedding_text(chunks[i], by_doc[chunks[i].doc_id].title) for i in todo]
-    if texts:
-        vectors[todo] = embedder.embed_documents(
-            texts, progress=(lambda d, t: progress("embed", d, t)) if progress else None
-        )
-    if unit_vectors:
-        units, offsets = _unit_vectors(chunks, embedder, previous, reused_rows, progress)
-    else:
-        units = np.zeros((0, embedder.dimension), dtype=np.float32)
-        offsets = np.zeros(len(chunks) + 1, dtype=np.int64)
-    return ChunkVectors(vectors, units, offsets, document_changes(docs, previous), len(reused_rows))
+            units = np.zeros((0, embedder.dimension), dtype=np.float32)
+            offsets = np.zeros(len(chunks) + 1, dtype=np.int64)
+        return ChunkVectors(vectors, units, offsets, {}, len(reused_rows))
 
 
 def _unit_vectors(

@@ -75,8 +75,13 @@ def holds_vectors(info: dict[str, Any]) -> bool:
     return info.get("type", "flat") in ("flat", "hnsw")
 
 
-def build(vectors: np.ndarray, info: dict[str, Any], seed: int = 0) -> Any:
-    """A FAISS index of the type `info` describes (see `resolve`), holding `vectors` (ids = rows)."""
+def build(vectors: Vectors, info: dict[str, Any], seed: int = 0) -> Any:
+    """A FAISS index of the type `info` describes (see `resolve`), holding `vectors` (ids = rows).
+
+    `vectors` may be a file read by row (`VectorFile`, as a streamed build writes it): rows are
+    added a block at a time and IVF trains on a sample of `train_sample` rows, so the matrix is
+    never read whole into memory (a flat or HNSW index itself holds every vector, though).
+    """
     import faiss
 
     faiss.omp_set_num_threads(os.cpu_count() or 1)  # building may use every core
@@ -86,7 +91,7 @@ def build(vectors: np.ndarray, info: dict[str, Any], seed: int = 0) -> Any:
         faiss.omp_set_num_threads(1)  # one query, one thread: what serving measures
 
 
-def _build(faiss: Any, vectors: np.ndarray, info: dict[str, Any], seed: int) -> Any:
+def _build(faiss: Any, vectors: Vectors, info: dict[str, Any], seed: int) -> Any:
     index = faiss.index_factory(vectors.shape[1], info["factory"], faiss.METRIC_INNER_PRODUCT)
     if info["type"] == "hnsw":
         index.hnsw.efConstruction = int(info["ef_construction"])
@@ -112,12 +117,13 @@ def set_search_parameters(index: Any, info: dict[str, Any]) -> None:
         faiss.ParameterSpace().set_index_parameter(index, "nprobe", int(info["nprobe"]))
 
 
-def save(index: Any, vectors: Vectors, info: dict[str, Any], folder: Path) -> None:
-    """Write the FAISS file, and the float vectors beside it when the index does not hold them."""
+def save(index: Any, vectors: Vectors | None, info: dict[str, Any], folder: Path) -> None:
+    """Write the FAISS file, and the float vectors beside it when the index does not hold them
+    (`vectors` None: they are already there, as a streamed build writes them)."""
     import faiss
 
     faiss.write_index(index, str(folder / DENSE_FILE))
-    if not holds_vectors(info):
+    if vectors is not None and not holds_vectors(info):
         np.save(folder / VECTORS_FILE, np.ascontiguousarray(vectors, dtype=np.float32))
 
 

@@ -13,7 +13,6 @@ import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ from .chunk_store import (
 from .chunk_vectors import chunk_vectors, index_backend
 from .currency import is_after_review
 from .dense import Vectors
-from .embed import Embedder, embedder_backend
+from .embed import Embedder
 from .errors import IndexStateError
 from .index_checks import (
     FORMAT_VERSION,
@@ -43,8 +42,13 @@ from .index_checks import (
     check_model,
     stale_reason,
 )
+from .index_manifest import (
+    build_manifest,
+    model_record,
+    notes_of,
+    sources_of,
+)
 from .lexical import tokenize
-from .manifest import Manifest, library_versions
 from .references import source_labels, source_names
 from .snapshots import (
     CURRENT,
@@ -75,7 +79,6 @@ __all__ = [
 SENTENCES = "sentences.npy"  # vectors of the chunks' answer units
 SENTENCE_OFFSETS = "sentence_offsets.npy"  # chunk row i owns sentence rows [i] .. [i + 1]
 ROW_DOCS = "row_docs.npy"  # chunk row -> position of its source in sources.json
-NOTES = CHUNKS_DB  # each source's note body (table notes), so sources are served from the snapshot
 StageProgress = Callable[[str, int, int], None]
 
 
@@ -200,6 +203,7 @@ class BuildReport:
     reused_chunks: int
     embedded_chunks: int
     index_dir: Path
+    resumed_chunks: int = 0  # vectors taken from the staged batches of an interrupted build
 
     def to_dict(self) -> dict[str, Any]:
         out = dict(self.__dict__)
@@ -234,14 +238,7 @@ def build_index(
     ready = chunk_vectors(docs, chunks, embedder, chunker=chunker, format_version=FORMAT_VERSION,
                           previous=previous, progress=progress,
                           unit_vectors=unit_vectors)  # fmt: skip
-    model = {
-        "name": embedder.name,
-        "dimension": embedder.dimension,
-        "fingerprint": embedder.fingerprint,
-        "backend": embedder_backend(embedder),
-        "backend_version": embedder.backend_version,
-    }
-    index = assemble_index(docs, chunks, ready.vectors, model=model, chunker=chunker,
+    index = assemble_index(docs, chunks, ready.vectors, model=model_record(embedder), chunker=chunker,
                            bm25_stemmer=bm25_stemmer, corpus_files=corpus_files,
                            corpus_fingerprint=corpus_fingerprint, corpus_root=corpus_root,
                            units=ready.units, unit_offsets=ready.unit_offsets, dense=dense,
@@ -269,12 +266,6 @@ def assemble_index(
     the configured type, BM25 over the chunk texts, and the manifest describing both."""
     import bm25s
 
-    def rel(path: Path) -> str:
-        full = Path(path).absolute()
-        if corpus_root is not None and full.is_relative_to(corpus_root.absolute()):
-            return full.relative_to(corpus_root.absolute()).as_posix()
-        return str(path)
-
     by_doc = {d.id: d for d in docs}
     if units is None or unit_offsets is None:
         units = np.zeros((0, vectors.shape[1]), dtype=np.float32)
@@ -295,35 +286,12 @@ def assemble_index(
     faiss_index = dense_index.build(vectors, info)
     if progress:
         progress("dense", 1, 1)
-    per_doc = Counter(c.doc_id for c in chunks)
-    manifest = {
-        "format_version": FORMAT_VERSION,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "model": dict(model),
-        "chunker": dict(chunker),
-        "bm25": {"stemmer": bm25_stemmer, "k1": 1.5, "b": 0.75, "method": "lucene"},
-        "dense": info,
-        "layout": {
-            "chunks": f"{CHUNKS_DB} (SQLite, read by row)",
-            "vectors": "kept once: in dense.faiss (flat, hnsw; memory-mapped) or "
-            "vectors.npy (read by row)",
-            "bm25": "bm25/ (memory-mapped)",
-        },
-        "corpus": {
-            "fingerprint": corpus_fingerprint,
-            "files": dict(corpus_files),
-            "documents": {
-                d.id: {"fingerprint": d.fingerprint, "path": rel(d.path), "chunks": per_doc[d.id]}
-                for d in docs
-            },
-        },
-        "counts": {"documents": len(docs), "chunks": len(chunks), "sentences": len(units)},
-        "libraries": library_versions(),
-    }
-    manifest["notes"] = NOTES
-    manifest = Manifest.model_validate(manifest).dump()  # a misspelt field fails here, not later
-    sources = {d.id: d.metadata_dict() | {"path": rel(d.path)} for d in docs}
-    notes = {d.id: {"body": d.body, "body_offset": d.body_offset} for d in docs}
+    manifest = build_manifest(docs, Counter(c.doc_id for c in chunks), chunks=len(chunks),
+                              sentences=len(units), model=model, chunker=chunker,
+                              bm25_stemmer=bm25_stemmer, corpus_files=corpus_files,
+                              corpus_fingerprint=corpus_fingerprint, corpus_root=corpus_root,
+                              dense=info)  # fmt: skip
+    sources, notes = sources_of(docs, corpus_root), notes_of(docs)
     return SearchIndex(manifest, list(chunks), sources, vectors, bm25, dict(doc_freq),
                        dense=faiss_index, notes=notes, unit_vectors=units,
                        unit_offsets=unit_offsets)  # fmt: skip

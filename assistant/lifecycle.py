@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from .chunk import chunk_documents
+from .chunk import chunk_document, chunk_documents
 from .chunk_vectors import chunk_vectors, document_changes, index_backend_version, same_embedding
 from .corpus import combined_fingerprint, corpus_fingerprints, load_corpus
 from .delta import drift, touched_docs
@@ -22,22 +22,20 @@ from .index import (
     SNAPSHOTS,
     BuildReport,
     SearchIndex,
-    build_index,
     check_backend,
     check_dimension,
     check_model,
     index_backend,
     load_index,
     load_snapshot,
-    read_manifest,
-    save_index,
     snapshot_dir,
     stale_reason,
 )
 from .settings import Settings
 from .snapshots import read_live
 from .stores import Store, open_store
-from .types import Document
+from .stream_build import StreamBuild
+from .types import Chunk, Document
 
 StageProgress = Callable[[str, int, int], None]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -262,13 +260,13 @@ class IndexLifecycle:
             # the same per-file fingerprints as corpus_fingerprints(), without reading again
             files = {str(d.path.relative_to(s.corpus_dir)): d.fingerprint for d in docs}
             self._report("load-corpus", 1, 1)
-            chunks = chunk_documents(docs, s.chunk_max_tokens, s.chunk_overlap_tokens)
             previous = None
             if not force:
                 previous = self._index
-                if previous is None and read_manifest(s.index_dir) is not None:
+                live = read_live(s.index_dir) if previous is None else None
+                if live is not None:
                     try:
-                        previous = load_index(s.index_dir)
+                        previous = load_index(s.index_dir, live)
                     except AssistantError:
                         previous = None
             embedder = self.embedder
@@ -278,42 +276,58 @@ class IndexLifecycle:
                 embedder = RayEmbedder(embedder, s, address=ray)
             if previous is not None and not compact and self._takes_delta(previous):
                 return self._build_delta(docs, files, previous, embedder, started)
-            index, changes, reused = build_index(
-                docs,
-                chunks,
-                embedder,
-                chunker=s.chunker_config(),
-                bm25_stemmer=s.bm25_stemmer,
-                corpus_files=files,
-                corpus_fingerprint=combined_fingerprint(files),
-                previous=previous,
-                progress=self.progress,
-                corpus_root=s.corpus_dir,
-                dense=s.dense_config(),
-            )
-            self._report("store", 0, 1)
-            index.manifest["store"] = self.store.publish(index, previous, changes)
-            self._report("store", 1, 1)
-            seconds = time.perf_counter() - started
-            index.manifest["build_seconds"] = round(seconds, 3)
-            save_index(index, s.index_dir)
-            self.store.activate(index)
-            # serve from the saved snapshot: memory-mapped, not the build's objects in memory
-            self._index = load_snapshot(
-                s.index_dir, s.index_dir.resolve() / SNAPSHOTS / index.snapshot
-            )
-            self.last_build = BuildReport(
-                documents=len(docs),
-                chunks=len(chunks),
-                seconds=seconds,
-                added=changes["added"],
-                changed=changes["changed"],
-                removed=changes["removed"],
-                reused_chunks=reused,
-                embedded_chunks=len(chunks) - reused,
-                index_dir=s.index_dir,
-            )
-            return self.last_build
+            return self._build_full(docs, files, previous, embedder, started)
+
+    def _build_full(
+        self,
+        docs: list[Document],
+        files: dict[str, str],
+        previous: SearchIndex | None,
+        embedder: Embedder,
+        started: float,
+    ) -> BuildReport:
+        """Build a whole new index as a stream (`stream_build.py`: batches of
+        `build_batch_chunks`, resumed after an interruption), publish it to the store, save it
+        as a new snapshot and serve from that; the previous snapshot stays live until then."""
+        s = self.settings
+
+        def chunks() -> Iterator[Chunk]:
+            for doc in docs:
+                yield from chunk_document(doc, s.chunk_max_tokens, s.chunk_overlap_tokens)
+
+        build = StreamBuild(s.index_dir, docs, chunks, embedder, chunker=s.chunker_config(),
+                            bm25_stemmer=s.bm25_stemmer, corpus_files=files,
+                            corpus_fingerprint=combined_fingerprint(files), previous=previous,
+                            progress=self.progress, corpus_root=s.corpus_dir,
+                            dense=s.dense_config(), batch_chunks=s.build_batch_chunks)  # fmt: skip
+        try:
+            result = build.run()
+        finally:
+            self.warnings.extend(build.warnings)
+        index = result.index
+        self._report("store", 0, 1)
+        index.manifest["store"] = self.store.publish(index, previous, result.changes)
+        self._report("store", 1, 1)
+        seconds = time.perf_counter() - started
+        index.manifest["build_seconds"] = round(seconds, 3)
+        build.save(index)
+        self.store.activate(index)
+        # serve from the saved snapshot: its files were moved there from the build folder
+        self._index = load_snapshot(s.index_dir, s.index_dir.resolve() / SNAPSHOTS / index.snapshot)
+        changes = result.changes
+        self.last_build = BuildReport(
+            documents=len(docs),
+            chunks=result.chunks,
+            seconds=seconds,
+            added=changes["added"],
+            changed=changes["changed"],
+            removed=changes["removed"],
+            reused_chunks=result.reused,
+            embedded_chunks=result.embedded,
+            index_dir=s.index_dir,
+            resumed_chunks=result.resumed,
+        )
+        return self.last_build
 
     def _takes_delta(self, previous: SearchIndex) -> bool:
         """Whether a build may add a delta to `previous` instead of rebuilding it: a local

@@ -208,6 +208,10 @@ class Settings(BaseSettings):
     incremental_compact_share: float = Field(default=0.1, gt=0)
     """Share of the base index (delta chunks plus tombstoned base chunks) above which `assistant
     index` suggests merging the delta: assistant index --compact."""
+    build_batch_chunks: int = Field(default=1024, ge=1)
+    """Chunks a full build embeds and writes at a time: memory stays bounded by a batch, each
+    embedded batch is staged in the index folder (.building/) so an interrupted build resumes
+    without embedding it again. Changing it restarts the staging."""
     hnsw_m: int = Field(default=32, ge=4, le=128)
     """HNSW: neighbours per node (M)."""
     hnsw_ef_construction: int = Field(default=80, ge=8)

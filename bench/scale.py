@@ -9,6 +9,12 @@ SYNTHESISED (the output says so):
 - texts: real sentences of the bundled corpus and of SciFact recombined (5 per chunk, 30 chunks
   per source), so BM25 term statistics look like real ones. Source notes are not stored (empty
   bodies): a real index also keeps each source's full text in chunks.db.
+The build is the one `assistant index` runs (`StreamBuild`: batches of --batch-chunks, staged,
+BM25 and the dense index built from the written files), with the synthetic vectors in place of
+the model and without answer-sentence vectors; `build_s` leaves out synthesising the vectors
+(`synthesis_s`), `build_rss_mb` is the process's peak resident memory when the build is saved.
+--interrupt-after N stops the build after N batches and runs it again, which resumes from the
+staged batches (`resumed_chunks`).
 Queries are the gold questions, encoded by the default model (not timed: everything after the
 question is encoded is). Recall@10 compares the approximate dense search with exact search on
 the same vectors. Cold start is a new process's wall time from its start to the first hybrid
@@ -18,7 +24,8 @@ With --add N it then adds N chunks of new sources to the built index as an incre
 with the real model) and compares hybrid, dense and BM25 top-10 with a full rebuild of the same
 chunks, for the gold questions and for questions made of the added chunks' first sentences;
 the serving figures are then those of the index with its delta (--add-only skips them).
-Usage: .venv/bin/python bench/scale.py --chunks 100000 [--index-type auto] [--add 100] [--json]
+Usage: .venv/bin/python bench/scale.py --chunks 100000 [--index-type auto] [--add 100]
+       [--batch-chunks 1024] [--interrupt-after N] [--json]
 Needs the project index (assistant index) and /work/shared/bench/scifact (--scifact DIR).
 """
 
@@ -33,6 +40,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -96,87 +104,175 @@ def material(workdir: Path, scifact: Path, n_docs: int) -> dict[str, Any]:
     return {**out, "centres": np.concatenate(centres).astype(np.float32), "queries": queries}
 
 
-def synthesise(
-    n: int, mat: dict[str, Any], seed: int = 0, prefix: str = "syn"
-) -> tuple[list[Any], list[Any], np.ndarray]:
-    """`n` chunks of recombined real sentences in sources of 30, and their synthetic vectors."""
-    from assistant.types import Chunk, Document
+def exact_top10(vectors: Any, queries: np.ndarray, block: int = 10_000) -> list[set[int]]:
+    """Rows of the exact 10 nearest vectors of each query, scanning the vectors by blocks."""
+    best = np.full((len(queries), 10), -np.inf, dtype=np.float32)
+    rows = np.full((len(queries), 10), -1, dtype=np.int64)
+    for start in range(0, len(vectors), block):
+        part = np.asarray(vectors[start : start + block], dtype=np.float32)
+        scores = np.concatenate([best, queries @ part.T], axis=1)
+        ids = np.concatenate([rows, np.broadcast_to(np.arange(start, start + len(part)),
+                                                    (len(queries), len(part)))], axis=1)  # fmt: skip
+        top = np.argsort(-scores, axis=1, kind="stable")[:, :10]
+        best, rows = np.take_along_axis(scores, top, 1), np.take_along_axis(ids, top, 1)
+    return [{int(r) for r in row} for row in rows]
 
-    rng = np.random.default_rng(seed)
-    centres, sentences = mat["centres"], mat["sentences"]
-    d = centres.shape[1]
-    vectors = np.empty((n, d), dtype=np.float32)
-    for start in range(0, n, 100_000):
-        m = min(100_000, n - start)
+
+class Synthetic:
+    """`n` chunks of recombined real sentences in sources of 30, made anew at each `chunks()`
+    call (each source's sentences drawn from its own seed), and `embedder`, which gives each
+    chunk its synthetic vector: centre + a quarter of another centre + noise, normalised (each
+    batch's from its own seed), so the build streams them like a real corpus."""
+
+    def __init__(self, n: int, mat: dict[str, Any], seed: int = 0, prefix: str = "syn") -> None:
+        from assistant.types import Document
+
+        self.n, self.mat, self.seed, self.prefix = n, mat, seed, prefix
+        self.sentences = mat["sentences"]
+        self.docs = []
+        for j in range((n + 29) // 30):
+            doc_id = f"{prefix}-{j:07d}"
+            title = self.sentences[self._picks(j)[0, 0]][:80]
+            self.docs.append(Document(id=doc_id, title=title, year=int(1985 + j % 40),
+                                      source_type="article", body="",
+                                      path=Path(f"/synthetic/{doc_id}.md"), body_offset=0,
+                                      fingerprint=doc_id))  # fmt: skip
+        self.pending: dict[str, list[int]] = {}  # text -> rows given out, not yet embedded
+        self.embedder = SyntheticEmbedder(self)
+
+    def _picks(self, j: int) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, j])
+        return rng.integers(0, len(self.sentences), (min(30, self.n - j * 30), 5))
+
+    def chunks(self, register: bool = True) -> Iterator[Any]:
+        from assistant.chunk import embedding_text
+        from assistant.types import Chunk
+
+        for j, doc in enumerate(self.docs):
+            for k, pick in enumerate(self._picks(j)):
+                text = " ".join(self.sentences[i] for i in pick)
+                chunk = Chunk(id=f"{doc.id}#{k}", doc_id=doc.id, n=k, text=text,
+                              section="Results", start=0, end=len(text))  # fmt: skip
+                if register:
+                    self.pending.setdefault(embedding_text(chunk, doc.title), []).append(j * 30 + k)
+                yield chunk
+
+
+class SyntheticEmbedder:
+    """Synthetic 'embedding' of the chunks `Synthetic.chunks` gave out (known by their text);
+    it carries the identity of the real model, whose questions the serving process encodes.
+    `fail_after` calls, it raises (an interrupted build)."""
+
+    backend_version = 0
+
+    def __init__(self, synthetic: Synthetic) -> None:
+        model = synthetic.mat["model"]
+        self.synthetic = synthetic
+        self.name, self.dimension = model["name"], int(model["dimension"])
+        self.fingerprint, self.backend = model["fingerprint"], model.get("backend", "torch")
+        self.backend_version = int(model.get("backend_version", 0))
+        self.fail_after: int | None = None
+        self.calls = 0
+        self.seconds = 0.0
+
+    def embed_documents(self, texts: Any, progress: Any = None) -> np.ndarray:
+        if self.fail_after is not None and self.calls >= self.fail_after:
+            raise KeyboardInterrupt(f"interrupted after {self.calls} batches")
+        t0 = time.perf_counter()
+        self.calls += 1
+        rows = np.array([self.synthetic.pending[t].pop(0) for t in texts], dtype=np.int64)
+        for t in texts:
+            if not self.synthetic.pending.get(t, True):
+                del self.synthetic.pending[t]
+        centres, d = self.synthetic.mat["centres"], self.dimension
+        first = int(rows.min()) if len(rows) else 0  # where this batch starts: its own seed
+        rng = np.random.default_rng([self.synthetic.seed, 1, first])
+        m = len(texts)
         v = (
             centres[rng.integers(0, len(centres), m)]
             + 0.25 * centres[rng.integers(0, len(centres), m)]
         )
         v += rng.normal(scale=0.5 / np.sqrt(d), size=(m, d)).astype(np.float32)
-        vectors[start : start + m] = v / np.linalg.norm(v, axis=1, keepdims=True)
-    picks = rng.integers(0, len(sentences), (n, 5))
-    docs, chunks = [], []
-    for j in range((n + 29) // 30):
-        doc_id = f"{prefix}-{j:07d}"
-        docs.append(Document(id=doc_id, title=sentences[picks[j * 30, 0]][:80],
-                             year=int(1985 + j % 40), source_type="article", body="",
-                             path=Path(f"/synthetic/{doc_id}.md"), body_offset=0,
-                             fingerprint=doc_id))  # fmt: skip
-        for k in range(j * 30, min(n, j * 30 + 30)):
-            text = " ".join(sentences[i] for i in picks[k])
-            chunks.append(Chunk(id=f"{doc_id}#{k - j * 30}", doc_id=doc_id, n=k - j * 30,
-                                text=text, section="Results", start=0, end=len(text)))  # fmt: skip
-    return docs, chunks, vectors
+        out = (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+        self.seconds += time.perf_counter() - t0
+        return out
+
+    def embed_query(self, text: str) -> np.ndarray:
+        raise NotImplementedError("the benchmark encodes questions with the real model")
 
 
-def build(
-    args: argparse.Namespace, mat: dict[str, Any], index_dir: Path
-) -> tuple[dict[str, Any], tuple[list[Any], list[Any], np.ndarray]]:
-    """Synthesise and build the index; its timings, recall and the approximate search itself."""
-    import faiss
-
+def build(args: argparse.Namespace, mat: dict[str, Any], index_dir: Path) -> dict[str, Any]:
+    """Build the index as `assistant index` does (streamed, `StreamBuild`) from synthetic chunks
+    and vectors, optionally interrupted and resumed; its timings, memory and recall."""
     from assistant import dense as dense_index
-    from assistant.index import assemble_index, save_index
+    from assistant.index import load_index
+    from assistant.stream_build import StreamBuild
 
-    t0 = time.perf_counter()
-    docs, chunks, vectors = synthesise(args.chunks, mat)
-    synth_s = time.perf_counter() - t0
-    overrides = {"dense_index": args.index_type}
+    overrides: dict[str, Any] = {"dense_index": args.index_type}
     if args.nprobe:
         overrides["ivf_nprobe"] = args.nprobe
     if args.ef_search:
         overrides["hnsw_ef_search"] = args.ef_search
     if args.refine >= 0:
         overrides["dense_refine"] = args.refine
+    if args.batch_chunks:
+        overrides["build_batch_chunks"] = args.batch_chunks
     s = Settings(**overrides)
+    syn = Synthetic(args.chunks, mat)
+
+    def stream() -> StreamBuild:
+        return StreamBuild(index_dir, syn.docs, syn.chunks, syn.embedder,  # type: ignore[arg-type]
+                           chunker=s.chunker_config(), bm25_stemmer=s.bm25_stemmer,
+                           corpus_files={}, corpus_fingerprint=f"synthetic-{args.chunks}",
+                           unit_vectors=False, dense=s.dense_config(),
+                           batch_chunks=s.build_batch_chunks,
+                           n_chunks=args.chunks)  # fmt: skip
+
+    out: dict[str, Any] = {"batch_chunks": s.build_batch_chunks}
+    if args.interrupt_after:
+        syn.embedder.fail_after = args.interrupt_after
+        t0 = time.perf_counter()
+        try:
+            stream().run()
+            raise SystemExit("--interrupt-after: the build finished before the interruption")
+        except KeyboardInterrupt:
+            out["interrupted_s"] = round(time.perf_counter() - t0, 1)
+        syn.embedder.fail_after = None
+        syn.pending.clear()
+    embedded_before = syn.embedder.seconds
     t0 = time.perf_counter()
-    index = assemble_index(docs, chunks, vectors, model=mat["model"], chunker=s.chunker_config(),
-                           bm25_stemmer=s.bm25_stemmer, corpus_files={},
-                           corpus_fingerprint=f"synthetic-{args.chunks}",
-                           dense=s.dense_config())  # fmt: skip
-    save_index(index, index_dir)
-    build_s = time.perf_counter() - t0
-    snap = index_dir / "snapshots" / index.snapshot
-    disk = sum(p.stat().st_size for p in snap.rglob("*") if p.is_file())
-    queries = mat["queries"]
-    _, exact = faiss.knn(queries, vectors, 10, metric=faiss.METRIC_INNER_PRODUCT)
+    built = stream()
+    result = built.run()
+    built.save(result.index)
+    total_s = time.perf_counter() - t0
+    synth_s = syn.embedder.seconds - embedded_before
+    build_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if args.interrupt_after:
+        out["resumed_chunks"] = result.resumed
+        out["embedded_chunks"] = result.embedded
+    del result, built
+    snap = index_dir / "current"
+    disk = sum(p.stat().st_size for p in snap.resolve().rglob("*") if p.is_file())
+    index = load_index(index_dir)
     info = index.dense_info
+    queries = mat["queries"]
+    exact = exact_top10(index.vectors, queries)
     recalls = []
     for q, want in zip(queries, exact, strict=True):
-        got = {r for r, _ in dense_index.search(index.dense, vectors, info, q, 10)}
-        recalls.append(len(got & {int(r) for r in want}) / 10)
-    del index
-    return {"synthesis_s": round(synth_s, 1), "build_s": round(build_s, 1),
+        got = {r for r, _ in dense_index.search(index.dense, index.vectors, info, q, 10)}
+        recalls.append(len(got & set(want)) / 10)
+    out |= {"synthesis_s": round(synth_s, 1), "build_s": round(total_s - synth_s, 1),
+            "build_rss_mb": round(build_rss),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             "disk_mb": round(disk / 1e6, 1), "recall_at_10": round(float(np.mean(recalls)), 4),
-            "index_type": info["type"], "dense": info}, (docs, chunks, vectors)  # fmt: skip
+            "index_type": info["type"], "dense": info}  # fmt: skip
+    return out
 
 
 def measure_add(
     args: argparse.Namespace,
     mat: dict[str, Any],
     index_dir: Path,
-    built: tuple[list[Any], list[Any], np.ndarray],
 ) -> dict[str, Any]:
     """Add `args.add` chunks of new sources as a delta; agreement of top-10 with a rebuild."""
     from assistant.chunk import embedding_text
@@ -185,10 +281,16 @@ def measure_add(
     from assistant.lexical import tokenize
     from assistant.retrieve import RetrievalParams, retrieve
 
-    docs, chunks, vectors = built
-    new_docs, new_chunks, new_vectors = synthesise(args.add, mat, seed=1, prefix="add")
+    base = Synthetic(args.chunks, mat)  # the built chunks again, their vectors from the index
+    docs, chunks = base.docs, list(base.chunks(register=False))
+    built = load_index(index_dir)
+    vectors = np.array(built.vectors, dtype=np.float32)  # a copy: the view dies with the index
+    del built
+    new = Synthetic(args.add, mat, seed=1, prefix="add")
+    new_docs, new_chunks = new.docs, list(new.chunks())
     titles = {d.id: d.title for d in new_docs}
     texts = [embedding_text(c, titles[c.doc_id]) for c in new_chunks]
+    new_vectors = new.embedder.embed_documents(texts)
     embedder = load_embedder()
     t0 = time.perf_counter()
     embedder.embed_documents(texts)
@@ -335,6 +437,10 @@ def main() -> None:
                         help="with --add: skip the serving measurements")  # fmt: skip
     parser.add_argument("--no-agreement", action="store_true",
                         help="with --add: skip the full rebuild compared against")  # fmt: skip
+    parser.add_argument("--batch-chunks", type=int, default=0,
+                        help="build_batch_chunks (default: setting)")  # fmt: skip
+    parser.add_argument("--interrupt-after", type=int, default=0, metavar="N",
+                        help="interrupt the build after N batches, then resume it")  # fmt: skip
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--material-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
@@ -358,11 +464,9 @@ def main() -> None:
     index_dir = args.workdir / f"index-{args.chunks}-{args.index_type}-{args.refine}"
     shutil.rmtree(index_dir, ignore_errors=True)
     out: dict[str, Any] = {"chunks": args.chunks, "synthetic": True}
-    figures, built = build(args, mat, index_dir)
-    out |= figures
+    out |= build(args, mat, index_dir)
     if args.add:  # first, so that the serving figures below are those of base + delta
-        out |= measure_add(args, mat, index_dir, built)
-    del built
+        out |= measure_add(args, mat, index_dir)
     if not args.add_only:
         out |= measure_serving(index_dir, args.workdir, mat)
     out["queries"] = len(mat["questions"])

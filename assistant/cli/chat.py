@@ -77,6 +77,9 @@ def loading_display(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
 
     def update(stage: str, done: int, total: int) -> None:
         label = STAGE_LABELS.get(stage, stage)
+        if stage == "resume":  # a build taking up the batches an interrupted one embedded
+            progress.console.print(f"resuming: {done} of {total} chunks already embedded")
+            return
         if stage in spin_only:
             if stage not in tasks:
                 tasks[stage] = progress.add_task(label + "…", total=None, count="")

@@ -75,6 +75,7 @@ def index_cmd(
         f"added {len(report.added)}, changed {len(report.changed)}, removed "
         f"{len(report.removed)}; embedded {report.embedded_chunks} chunks, reused "
         f"{report.reused_chunks}"
+        + (f", resumed {report.resumed_chunks}" if report.resumed_chunks else "")
     )
     for label, ids in (("added", report.added), ("changed", report.changed),
                        ("removed", report.removed)):  # fmt: skip

@@ -198,6 +198,9 @@ def progress_display(enabled: bool = True) -> Iterator[Callable[[str, int, int],
     tasks: dict[str, Any] = {}
 
     def update(stage: str, done: int, total: int) -> None:
+        if stage == "resume":  # a build taking up the batches an interrupted one embedded
+            progress.console.print(f"resuming: {done} of {total} chunks already embedded")
+            return
         if stage not in tasks:
             tasks[stage] = progress.add_task(STAGE_LABELS.get(stage, stage), total=total)
         progress.update(tasks[stage], completed=done, total=total)

@@ -1,0 +1,320 @@
+"""The streamed full build (`stream_build.py`): the same index as the in-memory build, batch by
+batch; resumed after an interruption without embedding again; the previous index kept intact
+until the new one is saved. Batches of 3 chunks over the fixture corpus (17 chunks: 6 batches)."""
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import FakeEmbedder
+from pydantic import ValidationError
+from typer.testing import CliRunner
+
+from assistant import Assistant, Settings
+from assistant.bm25_build import BM25Builder
+from assistant.chunk import chunk_documents, embedding_text
+from assistant.chunk_store import MatrixWriter, VectorFile
+from assistant.corpus import combined_fingerprint, load_corpus
+from assistant.index import SearchIndex, _token_ids, build_index, load_index, save_index
+from assistant.lexical import tokenize
+from assistant.retrieve import retrieve
+from assistant.staging import BUILDING
+
+ROOT = Path(__file__).resolve().parent.parent
+QUESTIONS = [
+    "octreotide LAR time to progression in midgut tumours",
+    "liver transplantation selection criteria",
+    "lutetium dotatate progression-free survival kidney toxicity",
+    "embolization contraindications",
+]
+BATCH = 3
+
+
+class Interrupted(Exception):
+    """What the embedder raises to stand for Ctrl-C or a kill in the middle of a build."""
+
+
+class RecordingEmbedder(FakeEmbedder):
+    """The fake embedder, remembering every text; raises at call `fail_at` (counted from 1)."""
+
+    def __init__(self, fail_at: int | None = None) -> None:
+        super().__init__()
+        self.fail_at = fail_at
+        self.texts: list[str] = []
+
+    def embed_documents(
+        self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None
+    ) -> np.ndarray:
+        if self.fail_at is not None and self.calls + 1 >= self.fail_at:
+            raise Interrupted(f"interrupted at call {self.calls + 1}")
+        self.texts.extend(texts)
+        return super().embed_documents(texts, progress)
+
+
+def settings_for(corpus_dir: Path, index_dir: Path, **kw: object) -> Settings:
+    kw.setdefault("build_batch_chunks", BATCH)
+    return Settings(corpus_dir=corpus_dir, index_dir=index_dir, abstain_threshold=0.2,
+                    **kw)  # type: ignore[arg-type]  # fmt: skip
+
+
+def build(settings: Settings, embedder: FakeEmbedder, force: bool = False) -> Assistant:
+    assistant = Assistant(settings, embedder=embedder)
+    assistant.build(force=force)
+    return assistant
+
+
+def interrupted(settings: Settings, batches: int) -> None:
+    """A build stopped while embedding batch `batches` (each batch: chunks, then sentences)."""
+    with pytest.raises(Interrupted):
+        build(settings, RecordingEmbedder(fail_at=2 * batches + 1), force=True)
+
+
+def hits(index: SearchIndex) -> list[list[tuple[str, float]]]:
+    emb = FakeEmbedder()
+    out = []
+    for q in QUESTIONS:
+        for mode in ("hybrid", "dense", "bm25"):
+            ranked = retrieve(index, mode=mode, query_vector=emb.embed_query(q),
+                              query_tokens=tokenize(q, "english"), n=8)  # fmt: skip
+            out.append([(index.chunks[r].id, round(s, 6)) for r, s in ranked])
+    return out
+
+
+def chunk_texts(index: SearchIndex) -> list[str]:
+    """What was embedded for each chunk of an index, in row order."""
+    return [embedding_text(c, index.sources[c.doc_id]["title"]) for c in index.chunks]
+
+
+def same_index(a: SearchIndex, b: SearchIndex) -> None:
+    assert [c.to_dict() for c in a.chunks] == [c.to_dict() for c in b.chunks]
+    assert np.array_equal(np.asarray(a.vectors), np.asarray(b.vectors))
+    assert np.array_equal(np.asarray(a.unit_vectors), np.asarray(b.unit_vectors))
+    assert np.array_equal(np.asarray(a.unit_offsets), np.asarray(b.unit_offsets))
+    assert hits(a) == hits(b)
+
+
+def test_streamed_build_equals_the_in_memory_build(corpus_dir: Path, tmp_path: Path) -> None:
+    s = settings_for(corpus_dir, tmp_path / "streamed")
+    streamed = build(s, FakeEmbedder()).index
+    docs, _ = load_corpus(corpus_dir)
+    chunks = chunk_documents(docs, s.chunk_max_tokens, s.chunk_overlap_tokens)
+    files = {str(d.path.relative_to(corpus_dir)): d.fingerprint for d in docs}
+    memory, _, _ = build_index(docs, chunks, FakeEmbedder(), chunker=s.chunker_config(),
+                               bm25_stemmer=s.bm25_stemmer, corpus_files=files,
+                               corpus_fingerprint=combined_fingerprint(files),
+                               corpus_root=corpus_dir, dense=s.dense_config())  # fmt: skip
+    save_index(memory, tmp_path / "memory")
+    memory = load_index(tmp_path / "memory")
+    same_index(streamed, memory)
+    assert dict(streamed.notes) == dict(memory.notes)
+    a, b = tmp_path / "streamed" / "current", tmp_path / "memory" / "current"
+    names = sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    assert names == sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    for name in names:  # every file the same byte for byte (BM25, FAISS, vectors, sources ...)
+        if name.name not in ("chunks.db", "manifest.json"):
+            assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    skip = {"created_at", "build_seconds", "store"}
+    assert {k: v for k, v in streamed.manifest.items() if k not in skip} == {
+        k: v for k, v in memory.manifest.items() if k not in skip
+    }
+
+
+@pytest.mark.parametrize("corpus", [ROOT / "tests" / "data" / "corpus", ROOT / "corpus"])
+def test_bm25_builder_writes_what_bm25s_writes(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the fixture and the bundled corpus, plus an empty text, with the score matrix written
+    a few terms and documents at a time: every file equals bm25s's own index."""
+    import bm25s
+
+    monkeypatch.setattr("assistant.bm25_build.RANGE_ENTRIES", 500)
+    monkeypatch.setattr("assistant.bm25_build.BLOCK_ENTRIES", 300)
+    s = Settings()
+    docs, _ = load_corpus(corpus)
+    titles = {d.id: d.title for d in docs}
+    chunks = chunk_documents(docs, s.chunk_max_tokens, s.chunk_overlap_tokens)
+    texts = [embedding_text(c, titles[c.doc_id]) for c in chunks] + ["", "of the"]
+    ids, vocab, doc_freq = _token_ids(texts, s.bm25_stemmer)
+    reference = bm25s.BM25()
+    reference.index((ids, vocab), show_progress=False)
+    reference.save(str(tmp_path / "bm25s"), show_progress=False)
+    built = BM25Builder(tmp_path / "counts", s.bm25_stemmer)
+    for start in range(0, len(texts), 7):
+        built.add(texts[start : start + 7])
+    assert built.finish(tmp_path / "streamed")
+    assert list(built.doc_freq.items()) == list(doc_freq.items())
+    for path in sorted((tmp_path / "bm25s").iterdir()):
+        assert path.read_bytes() == (tmp_path / "streamed" / path.name).read_bytes(), path.name
+
+
+def test_interrupted_build_resumes_without_embedding_again(
+    corpus_dir: Path, tmp_path: Path
+) -> None:
+    s = settings_for(corpus_dir, tmp_path / "index")
+    interrupted(s, batches=2)
+    staged = sorted(p.name for p in (s.index_dir / BUILDING).rglob("batch-*.npz"))
+    assert staged == ["batch-000000.npz", "batch-000001.npz"]
+    again = RecordingEmbedder()
+    resumed = build(s, again)
+    report = resumed.last_build
+    assert report is not None
+    assert (report.resumed_chunks, report.embedded_chunks, report.chunks) == (6, 11, 17)
+    texts = chunk_texts(resumed.index)
+    assert not set(texts[:6]) & set(again.texts)  # what the first run embedded is not again
+    assert set(texts[6:]) <= set(again.texts)
+    assert again.calls == 8  # 4 batches left: chunk texts and answer sentences each
+    same_index(resumed.index, build(settings_for(corpus_dir, tmp_path / "clean"),
+                                    FakeEmbedder()).index)  # fmt: skip
+    assert not (s.index_dir / BUILDING).exists()  # the staging folder goes after the save
+
+
+KILLED_BUILD = """
+import os, signal, sys
+sys.path.insert(0, {tests!r})
+from helpers import FakeEmbedder
+from assistant import Assistant, Settings
+
+class Killed(FakeEmbedder):
+    def embed_documents(self, texts, progress=None):
+        if self.calls == 5:  # batches 0 and 1 are staged, batch 2's sentences never come
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().embed_documents(texts, progress)
+
+s = Settings(corpus_dir={corpus!r}, index_dir={index!r}, build_batch_chunks=3)
+Assistant(s, embedder=Killed()).build(force=True)
+"""
+
+
+def test_a_killed_build_resumes(corpus_dir: Path, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    script = KILLED_BUILD.format(tests=str(Path(__file__).parent), corpus=str(corpus_dir),
+                                 index=str(tmp_path / "index"))  # fmt: skip
+    killed = subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=False)
+    assert killed.returncode == -signal.SIGKILL
+    s = settings_for(corpus_dir, tmp_path / "index")
+    report = build(s, RecordingEmbedder()).last_build
+    assert report is not None and (report.resumed_chunks, report.embedded_chunks) == (6, 11)
+
+
+def test_staged_batches_of_another_key_are_not_used(corpus_dir: Path, tmp_path: Path) -> None:
+    s = settings_for(corpus_dir, tmp_path / "index")
+    interrupted(s, batches=2)
+    old_keys = list((s.index_dir / BUILDING).iterdir())
+    note = corpus_dir / "prrt-study.md"  # another corpus: another key
+    note.write_text(note.read_text().replace("65%", "66%"), encoding="utf-8")
+    again = RecordingEmbedder()
+    report = build(s, again).last_build
+    assert report is not None and report.resumed_chunks == 0
+    assert report.embedded_chunks == report.chunks == 17
+    assert all(not k.exists() for k in old_keys)
+    interrupted(s, batches=2)
+    other = settings_for(corpus_dir, s.index_dir, build_batch_chunks=4)
+    report = build(other, RecordingEmbedder(), force=True).last_build  # another batch size
+    assert report is not None and report.resumed_chunks == 0 and report.embedded_chunks == 17
+
+
+def test_a_damaged_staged_batch_is_embedded_again(corpus_dir: Path, tmp_path: Path) -> None:
+    s = settings_for(corpus_dir, tmp_path / "index")
+    interrupted(s, batches=3)
+    batch = next((s.index_dir / BUILDING).rglob("batch-000001.npz"))
+    batch.write_bytes(batch.read_bytes()[:100])  # truncated, as a full disk might leave it
+    assistant = build(s, RecordingEmbedder())
+    report = assistant.last_build
+    assert report is not None and (report.resumed_chunks, report.embedded_chunks) == (6, 11)
+    assert any("batch-000001.npz" in w and "embedding it again" in w for w in assistant.warnings)
+    same_index(assistant.index, build(settings_for(corpus_dir, tmp_path / "clean"),
+                                      FakeEmbedder()).index)  # fmt: skip
+
+
+def test_the_previous_index_stays_live_while_a_build_fails(
+    corpus_dir: Path, tmp_path: Path
+) -> None:
+    s = settings_for(corpus_dir, tmp_path / "index")
+    first = build(s, FakeEmbedder())
+    before = hits(first.index)
+    snapshot = first.index.snapshot
+    (corpus_dir / "embolization-review.md").unlink()
+    interrupted(s, batches=1)
+    live = load_index(s.index_dir)
+    assert live.snapshot == snapshot and len(live.chunks) == 17
+    assert hits(live) == before
+    assert [p.name for p in (s.index_dir / "snapshots").iterdir()] == [snapshot]
+    served = Assistant(s, embedder=FakeEmbedder())
+    assert served.load(rebuild=False).snapshot == snapshot  # stale, with a warning, but served
+    assert served.search("octreotide", k=2)
+
+
+def test_unchanged_chunks_are_reused_batch_by_batch(corpus_dir: Path, tmp_path: Path) -> None:
+    s = settings_for(corpus_dir, tmp_path / "index")
+    build(s, FakeEmbedder())
+    note = corpus_dir / "prrt-study.md"
+    note.write_text(note.read_text().replace("65%", "66%"), encoding="utf-8")
+    again = RecordingEmbedder()
+    assistant = build(s, again)
+    report = assistant.last_build
+    assert report is not None and report.changed == ["prrt-study"]
+    assert (report.reused_chunks, report.embedded_chunks, report.resumed_chunks) == (13, 4, 0)
+    index = assistant.index
+    changed = {t for c, t in zip(index.chunks, chunk_texts(index), strict=True)
+               if c.doc_id == "prrt-study"}  # fmt: skip
+    assert changed == set(chunk_texts(index)) & set(again.texts)
+    same_index(assistant.index, build(settings_for(corpus_dir, tmp_path / "clean"),
+                                      FakeEmbedder()).index)  # fmt: skip
+
+
+def test_cli_says_it_resumes(
+    corpus_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from assistant.cli import app
+
+    s = settings_for(corpus_dir, tmp_path / "idx")
+    interrupted(s, batches=2)
+    fake = FakeEmbedder()
+    monkeypatch.setattr("assistant.lifecycle.load_embedder", lambda *a, **k: fake)
+    monkeypatch.setattr("assistant.lifecycle.describe_model", lambda name: (name, fake.fingerprint))
+    monkeypatch.setenv("ASSISTANT_BUILD_BATCH_CHUNKS", str(BATCH))
+    args = ["index", "--corpus", str(corpus_dir), "--index", str(s.index_dir)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "resuming: 6 of 17 chunks already embedded" in result.output
+    assert "resumed 6" in result.stdout
+    interrupted(s, batches=1)
+    result = CliRunner().invoke(app, [*args, "--force", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert (report["resumed_chunks"], report["embedded_chunks"], report["reused_chunks"]) == (
+        3, 14, 0)  # fmt: skip
+
+
+def test_progress_counts_chunks_batch_by_batch(corpus_dir: Path, tmp_path: Path) -> None:
+    seen: list[tuple[str, int, int]] = []
+    s = settings_for(corpus_dir, tmp_path / "index")
+    Assistant(s, embedder=FakeEmbedder(), progress=lambda *a: seen.append(a)).build()
+    embed = [done for stage, done, total in seen if stage == "embed" and total == 17]
+    assert embed == sorted(embed) and embed[0] == 0 and embed[-1] == 17
+    assert {3, 6, 9, 12, 15} <= set(embed)  # the end of every batch at least
+    assert [s for s, _, _ in seen].index("embed") < [s for s, _, _ in seen].index("bm25")
+
+
+def test_build_batch_chunks_is_validated() -> None:
+    with pytest.raises(ValidationError, match="build_batch_chunks"):
+        Settings(build_batch_chunks=0)
+    assert Settings().build_batch_chunks == 1024
+
+
+def test_matrix_writer_appends_a_npy_file(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    blocks = [rng.normal(size=(n, 5)).astype(np.float32) for n in (3, 0, 4)]
+    writer = MatrixWriter(tmp_path / "m.npy", 5)
+    for block in blocks:
+        writer.append(block)
+    writer.close()
+    whole = np.concatenate(blocks)
+    assert np.array_equal(np.load(tmp_path / "m.npy"), whole)
+    assert np.array_equal(VectorFile(tmp_path / "m.npy")[2:5], whole[2:5])
