@@ -57,6 +57,8 @@ def grid(size: str) -> list[dict[str, Any]]:
             "per_passage": [1, 2, 3],
             "max_sentence_words": [60, 80],
         }
+    elif size == "passages":
+        axes = {"from_passages": [3, 5, 7, 10], "passage": [1.0, 1.5, 2.0], "rank": [0.05, 0.2]}
     elif size == "facet":
         axes = {
             "facet": [0.0, 0.25, 0.5, 0.75, 1.0, 1.5],
@@ -82,7 +84,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--split", default="dev", choices=("dev", "test", "all"))
     parser.add_argument(
-        "--grid", default="small", choices=("small", "full", "facet", "length", "ablation")
+        "--grid", default="small", choices=("small", "full", "facet", "length", "passages", "ablation")
     )
     parser.add_argument("--top", type=int, default=12, help="rows to print")
     parser.add_argument("--limit", type=int, default=Settings().max_per_source)
