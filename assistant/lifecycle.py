@@ -270,13 +270,15 @@ class IndexLifecycle:
                     except AssistantError:
                         previous = None
             embedder = self.embedder
+            batch_chunks = s.build_batch_chunks
             if ray is not None:
                 from .ray_embed import RayEmbedder
 
                 embedder = RayEmbedder(embedder, s, address=ray)
+                batch_chunks = embedder.build_batch_chunks(batch_chunks)
             if previous is not None and not compact and self._takes_delta(previous):
                 return self._build_delta(docs, files, previous, embedder, started)
-            return self._build_full(docs, files, previous, embedder, started)
+            return self._build_full(docs, files, previous, embedder, started, batch_chunks)
 
     def _build_full(
         self,
@@ -285,10 +287,11 @@ class IndexLifecycle:
         previous: SearchIndex | None,
         embedder: Embedder,
         started: float,
+        batch_chunks: int,
     ) -> BuildReport:
-        """Build a whole new index as a stream (`stream_build.py`: batches of
-        `build_batch_chunks`, resumed after an interruption), publish it to the store, save it
-        as a new snapshot and serve from that; the previous snapshot stays live until then."""
+        """Build a whole new index as a stream (`stream_build.py`: batches of `batch_chunks`,
+        resumed after an interruption), publish it to the store, save it as a new snapshot and
+        serve from that; the previous snapshot stays live until then."""
         s = self.settings
 
         def chunks() -> Iterator[Chunk]:
@@ -299,7 +302,7 @@ class IndexLifecycle:
                             bm25_stemmer=s.bm25_stemmer, corpus_files=files,
                             corpus_fingerprint=combined_fingerprint(files), previous=previous,
                             progress=self.progress, corpus_root=s.corpus_dir,
-                            dense=s.dense_config(), batch_chunks=s.build_batch_chunks)  # fmt: skip
+                            dense=s.dense_config(), batch_chunks=batch_chunks)  # fmt: skip
         try:
             result = build.run()
         finally:

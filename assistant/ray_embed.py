@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from .settings import Settings
 
 LOCAL = ("", "local")  # --ray without an address: a Ray instance started in this process
+# each streamed build batch is one Ray Data job whose actors load the model afresh (seconds):
+# a batch gives every actor at least this many calls, so that start-up stays a small share
+CALLS_PER_ACTOR = 20
 
 
 def ray_module() -> Any:
@@ -96,6 +99,12 @@ class RayEmbedder:
         self.backend = embedder_backend(local)
         self.backend_version = local.backend_version
         self.batch_size = int(getattr(local, "batch_size", settings.batch_size))
+
+    def build_batch_chunks(self, requested: int) -> int:
+        """Chunks per streamed build batch on Ray: at least `CALLS_PER_ACTOR` calls of
+        `ray_batch_size` texts for each actor, or `requested` if larger."""
+        s = self.settings
+        return max(requested, CALLS_PER_ACTOR * s.ray_batch_size * s.ray_actors)
 
     def _config(self, gpus: float) -> dict[str, Any]:
         s = self.settings

@@ -318,3 +318,14 @@ def test_matrix_writer_appends_a_npy_file(tmp_path: Path) -> None:
     whole = np.concatenate(blocks)
     assert np.array_equal(np.load(tmp_path / "m.npy"), whole)
     assert np.array_equal(VectorFile(tmp_path / "m.npy")[2:5], whole[2:5])
+
+
+def test_a_ray_build_streams_batches_that_give_every_actor_many_calls() -> None:
+    """Each streamed batch is one Ray Data job whose actors load the model: on Ray a batch is
+    at least CALLS_PER_ACTOR calls of ray_batch_size texts per actor (a larger setting wins)."""
+    from assistant.ray_embed import CALLS_PER_ACTOR, RayEmbedder
+
+    s = Settings(ray_batch_size=16, ray_actors=2)
+    remote = RayEmbedder(FakeEmbedder(), s)  # nothing starts Ray before the first embedding
+    assert remote.build_batch_chunks(100) == CALLS_PER_ACTOR * 16 * 2
+    assert remote.build_batch_chunks(100_000) == 100_000
