@@ -84,7 +84,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--split", default="dev", choices=("dev", "test", "all"))
     parser.add_argument(
-        "--grid", default="small", choices=("small", "full", "facet", "length", "passages", "ablation")
+        "--grid",
+        default="small",
+        choices=("small", "full", "facet", "length", "passages", "ablation"),
     )
     parser.add_argument("--top", type=int, default=12, help="rows to print")
     parser.add_argument("--limit", type=int, default=Settings().max_per_source)
