@@ -206,7 +206,25 @@ def question_facet(question: str, max_words: int = 6) -> str:
     return " ".join(out)
 
 
-def score_candidates(
+FEATURES = ("lexical", "focus", "rank", "passage", "facet", "semantic", "figure", "comparison",
+            "findings", "listing")  # fmt: skip
+"""A candidate sentence's score is the dot product of these features and the `ComposerWeights`
+fields of the same names (`candidate_features`)."""
+
+
+@dataclass(frozen=True)
+class Features:
+    """An answer unit of a top passage and its score's features (in `FEATURES` order)."""
+
+    values: np.ndarray
+    rank: int
+    order: int
+    text: str
+    vector: np.ndarray | None
+    shares_terms: bool
+
+
+def candidate_features(
     passages: Sequence[Passage],
     question: str,
     query_terms: Sequence[str],
@@ -215,13 +233,19 @@ def score_candidates(
     query_vector: np.ndarray | None = None,
     unit_vectors: UnitVectors | None = None,
     weights: ComposerWeights | None = None,
-) -> list[Candidate]:
-    """Every answer unit of the top passages with its score, best first."""
+) -> list[Features]:
+    """Every answer unit of the top `weights.from_passages` passages (up to
+    `max_sentence_words` words) with the features its score is made of: the idf-weighted share
+    of the question's terms it holds (lexical), the same weighted by how few candidates hold
+    each term (focus), 1 / its passage's rank, its passage's cosine, the share of the question's
+    facet it holds, its own cosine to the question, a figure (and its comparison) for a figure
+    question, a findings section, a list for a list question."""
     w = weights or ComposerWeights()
     terms = set(query_terms)
     total = sum(idf(t) for t in terms) or 1.0
     form = question_form(question)
     facet = set(tokenize(question_facet(question))) if w.facet else set()
+    figure_question = form["figure"] or (w.comparative and form["comparison"])
     rows: list[tuple[Passage, int, Unit, set[str], float | None, np.ndarray | None]] = []
     for p in passages[: w.from_passages]:
         units = _units(p.chunk.text)
@@ -250,29 +274,47 @@ def score_candidates(
 
     focus_total = sum(rarity(t) for t in terms) or 1.0
     facet_total = sum(rarity(t) for t in facet) or 1.0
-    out: list[Candidate] = []
+    out: list[Features] = []
     for p, order, unit, hits, sim, vec in rows:
-        score = (
-            w.lexical * sum(idf(t) for t in hits & terms) / total
-            + w.focus * sum(rarity(t) for t in hits & terms) / focus_total
-            + w.rank / p.rank
-            + w.passage * p.similarity
+        figure = bool(figure_question and FIGURE_RE.search(unit.text))
+        values = np.array(
+            [
+                sum(idf(t) for t in hits & terms) / total,
+                sum(rarity(t) for t in hits & terms) / focus_total,
+                1.0 / p.rank,
+                p.similarity,
+                sum(rarity(t) for t in facet & hits) / facet_total if facet else 0.0,
+                sim if sim is not None else 0.0,
+                float(figure),
+                float(figure and bool(COMPARISON_RE.search(unit.text))),
+                float(bool(FINDINGS_SECTION.search(p.chunk.section))),
+                float(form["list"] and unit.is_list),
+            ]
         )
-        if facet:
-            score += w.facet * sum(rarity(t) for t in facet & hits) / facet_total
-        if sim is not None:
-            score += w.semantic * sim
-        if (form["figure"] or (w.comparative and form["comparison"])) and FIGURE_RE.search(
-            unit.text
-        ):
-            score += w.figure
-            if COMPARISON_RE.search(unit.text):
-                score += w.comparison
-        if FINDINGS_SECTION.search(p.chunk.section):
-            score += w.findings
-        if form["list"] and unit.is_list:
-            score += w.listing
-        out.append(Candidate(score, p.rank, order, unit.text, vec, bool(hits & terms)))
+        out.append(Features(values, p.rank, order, unit.text, vec, bool(hits & terms)))
+    return out
+
+
+def score_candidates(
+    passages: Sequence[Passage],
+    question: str,
+    query_terms: Sequence[str],
+    idf: Callable[[str], float],
+    tokenize: Callable[[str], list[str]],
+    query_vector: np.ndarray | None = None,
+    unit_vectors: UnitVectors | None = None,
+    weights: ComposerWeights | None = None,
+) -> list[Candidate]:
+    """Every answer unit of the top passages with its score (`candidate_features` times the
+    weights), best first."""
+    w = weights or ComposerWeights()
+    coef = np.array([getattr(w, name) for name in FEATURES])
+    out = [
+        Candidate(float(f.values @ coef), f.rank, f.order, f.text, f.vector, f.shares_terms)
+        for f in candidate_features(
+            passages, question, query_terms, idf, tokenize, query_vector, unit_vectors, w
+        )  # fmt: skip
+    ]
     out.sort(key=lambda c: (-c.score, c.rank, c.order))
     return out
 

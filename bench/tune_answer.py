@@ -80,6 +80,48 @@ def grid(size: str) -> list[dict[str, Any]]:
     return [dict(zip(keys, values, strict=True)) for values in itertools.product(*axes.values())]
 
 
+Asked = list[tuple[Any, Any, Any]]  # (gold question, Answer with 10 passages, query vector)
+
+
+def ask_all(assistant: Assistant, questions: list[Any]) -> Asked:
+    """Each question asked once (10 passages kept), with its query's vector."""
+    asked = []
+    for q in questions:
+        query_answer = assistant.ask(q.question, k=10, history=q.history)
+        qvec = assistant.query_encoder.embed_query(query_answer.query)
+        asked.append((q, query_answer, qvec))
+    return asked
+
+
+def score_weights(
+    assistant: Assistant, asked: Asked, weights: ComposerWeights
+) -> tuple[float, float, int, int]:
+    """answer_match, fragment rate, answers over 110 words and answerable questions, with the
+    composer re-run on the asked questions' passages with `weights`."""
+    index, settings = assistant.index, assistant.settings
+    stem = settings.bm25_stemmer
+    match = n_with = words_over = fragments = sentences = 0
+    for q, ans, qvec in asked:
+        if not q.answerable or not q.answers:
+            continue
+        n_with += 1
+        if ans.abstained:
+            continue
+        text = compose_answer(
+            ans.passages, tokenize(ans.query, stem), index.idf, lambda t: tokenize(t, stem),
+            settings.answer_sentences, question=q.question, query_vector=qvec,
+            unit_vectors=index.unit_vectors_of, labels=index.labels, weights=weights,
+        )  # fmt: skip
+        if not text:
+            continue
+        match += any(p.search(text) for p in q.patterns)
+        parts = [s for s in text.split("] ") if s]
+        sentences += len(parts)
+        fragments += sum(is_fragment(s + "]") for s in parts)
+        words_over += len(text.split()) > 110
+    return match / n_with, fragments / max(1, sentences), words_over, n_with
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--split", default="dev", choices=("dev", "test", "all"))
@@ -117,35 +159,12 @@ def main() -> None:
         update={"max_per_source": args.limit, "diversity_keep_above": args.keep_above}
     )
     assistant.settings = settings
-    asked = []
-    for q in questions:
-        query_answer = assistant.ask(q.question, k=10, history=q.history)
-        qvec = assistant.query_encoder.embed_query(query_answer.query)
-        asked.append((q, query_answer, qvec))
+    asked = ask_all(assistant, questions)
     rows = []
-    stem = settings.bm25_stemmer
     for params in grid(args.grid):
         weights = dataclasses.replace(ComposerWeights(), **params)
-        match = n_with = words_over = fragments = sentences = 0
-        for q, ans, qvec in asked:
-            if not q.answerable or not q.answers:
-                continue
-            n_with += 1
-            if ans.abstained:
-                continue
-            text = compose_answer(
-                ans.passages, tokenize(ans.query, stem), index.idf, lambda t: tokenize(t, stem),
-                settings.answer_sentences, question=q.question, query_vector=qvec,
-                unit_vectors=index.unit_vectors_of, labels=index.labels, weights=weights,
-            )  # fmt: skip
-            if not text:
-                continue
-            match += any(p.search(text) for p in q.patterns)
-            parts = [s for s in text.split("] ") if s]
-            sentences += len(parts)
-            fragments += sum(is_fragment(s + "]") for s in parts)
-            words_over += len(text.split()) > 110
-        rows.append((params, match / n_with, fragments / max(1, sentences), words_over))
+        match, frag, over, n_with = score_weights(assistant, asked, weights)
+        rows.append((params, match, frag, over))
     if args.grid == "ablation":  # in the order of ABLATION, each row named
         print(f"composer ablation on {args.split} ({n_with} answerable questions with patterns)")
         for (name, _), (_, match, frag, _) in zip(ABLATION, rows, strict=True):

@@ -6,11 +6,14 @@ import numpy as np
 import pytest
 
 from assistant.answer import (
+    FEATURES,
     ComposerWeights,
     answer_sentences,
     answer_sentences_text,
+    candidate_features,
     compose_answer,
     question_facet,
+    score_candidates,
 )
 from assistant.conversation import rewrite_query
 from assistant.evaluate import answer_metrics
@@ -51,6 +54,23 @@ def compose(passages: list[Passage], question: str, **kw) -> str | None:
     return compose_answer(
         passages, terms, lambda t: 1.0, lambda t: tokenize(t, "english"), question=question, **kw
     )
+
+
+def test_a_sentence_score_is_its_features_times_the_weights_of_the_same_names():
+    """bench/fit_composer.py fits the weights of `FEATURES`: each names a ComposerWeights field."""
+    question = "How long was progression-free survival with sunitinib?"
+    args = ([passage(TRIAL)], question, tokenize(question, "english"), lambda t: 1.0,
+            lambda t: tokenize(t, "english"))  # fmt: skip
+    weights = ComposerWeights(figure=0.7, lexical=0.2)
+    features = candidate_features(*args, weights=weights)
+    coef = np.array([getattr(weights, name) for name in FEATURES])
+    scored = {c.text: c.score for c in score_candidates(*args, weights=weights)}
+    assert len(features) == len(scored) == 3
+    for f in features:
+        assert len(f.values) == len(FEATURES)
+        assert scored[f.text] == pytest.approx(float(f.values @ coef))
+    figure = next(f for f in features if "11.4 months" in f.text)
+    assert figure.values[FEATURES.index("figure")] == 1.0  # a figure question, a figure
 
 
 def test_a_figure_question_is_answered_by_the_sentence_with_the_figure_first():
