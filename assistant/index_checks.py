@@ -83,7 +83,9 @@ def stale_reason(
     if not manifest.get("notes"):
         return "the index predates source texts stored in the index"
     if manifest.get("chunker") != chunker:
-        return "the chunking settings changed since the index was built"
+        return (
+            "the chunking settings or the answer-sentence recipe changed since the index was built"
+        )
     if manifest.get("bm25", {}).get("stemmer") != bm25_stemmer:
         return "the BM25 stemmer setting changed since the index was built"
     return None

@@ -14,6 +14,9 @@ from .chunk import sentence_spans
 MARKUP_RE = re.compile(r"(\*\*|__|`|^\s*([-*+]|\d+[.)])\s+)", re.M)
 BULLET_RE = re.compile(r"^([ \t]*)(?:[-*+]|\d+[.)])[ \t]+(.*)$")
 MIN_WORDS = 6
+# the answer-unit recipe: part of the index's chunking record (`Settings.chunker_config`), since
+# the index keeps a vector per unit; raise it when `answer_units` cuts text differently
+UNITS_VERSION = 2
 MAX_ITEM_WORDS = 25
 MAX_ITEMS = 8
 # a lead-in whose last word is a verb reads on into its items ("The criteria are: a, b and c")
@@ -40,9 +43,10 @@ def clean(text: str) -> str:
 
 
 def is_fragment(sentence: str) -> bool:
-    """Not a whole sentence: ends in a colon, has under six words, or starts mid-sentence."""
+    """Not a whole sentence: ends in a colon, semicolon or comma (a list's lead-in or one of
+    its items), has under six words, or starts mid-sentence."""
     text = re.sub(r"(\s*\[\d+\])+\s*$", "", sentence).strip()
-    if not text or text.endswith(":"):
+    if not text or text.endswith((":", ";", ",")):
         return True
     if len(text.split()) < MIN_WORDS:
         return True
@@ -135,7 +139,10 @@ def answer_units(text: str) -> list[Unit]:
     joined) are left out.
     """
     units: list[Unit] = []
+    joined_until = 0  # the end of the last list joined into a list sentence
     for s, e in sentence_spans(text):
+        if s < joined_until:
+            continue  # an item of that list (or deeper), already named in its sentence
         raw = text[s:e]
         while raw.lstrip().startswith("#"):  # a heading glued to the sentence below it
             newline = raw.find("\n")
@@ -154,6 +161,7 @@ def answer_units(text: str) -> list[Unit]:
             joined = list_sentence(sentence, items)
             if joined and not is_fragment(joined):
                 units.append(Unit(joined, s, max(e, list_end), is_list=True))
+                joined_until = list_end
             continue
         if is_fragment(sentence):
             continue

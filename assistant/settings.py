@@ -310,10 +310,14 @@ class Settings(BaseSettings):
         return self.milvus_uri or str(self.index_dir / "milvus.db")
 
     def chunker_config(self) -> dict[str, int]:
-        """The settings that change how chunks are cut (recorded in the manifest)."""
+        """How chunks and their answer units are cut (recorded in the manifest): the chunking
+        settings and the answer-unit recipe's version."""
+        from .sentences import UNITS_VERSION
+
         return {
             "chunk_max_tokens": self.chunk_max_tokens,
             "chunk_overlap_tokens": self.chunk_overlap_tokens,
+            "answer_units": UNITS_VERSION,
         }
 
     def dense_config(self) -> dict[str, Any]:

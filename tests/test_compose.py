@@ -130,6 +130,22 @@ def test_a_list_lead_in_becomes_one_readable_sentence():
     assert "Complications:" not in " ".join(u.text for u in units)  # a lead-in with no list
 
 
+def test_the_items_of_a_nested_list_are_named_once_in_its_sentence():
+    nested = (
+        "## Limitations\n"
+        "- The scenario ratings were not on a stored page, so no positions are given, for "
+        "example on:\n"
+        "  - PRRT in pancreatic or lung primary neuroendocrine tumours;\n"
+        "  - PRRT in high-grade disease;\n"
+        "  - renal or marrow limits.\n"
+        "- The randomised evidence at the time was a single trial in midgut tumours.\n"
+    )
+    units = answer_units(nested)
+    assert [u.is_list for u in units] == [True, False]
+    assert "PRRT in high-grade disease and renal or marrow limits." in units[0].text
+    assert units[1].text.startswith("The randomised evidence")
+
+
 def test_list_sentence_refuses_long_lists_and_keeps_a_colon_after_a_heading():
     assert list_sentence("Steps:", ["x " * 40]) is None
     assert list_sentence("Grade 3-4 toxicities:", ["fatigue, 23%", "nausea, 8%"]) == (
@@ -154,6 +170,8 @@ def test_no_fragment_reaches_the_answer():
         ("Too short here. [2]", True),
         ("and this continues a sentence from before it. [1]", True),
         ("Median survival was 33 months in this series of patients. [1]", False),
+        ("PRRT in pancreatic or lung primary neuroendocrine tumours; [1]", True),  # a list item
+        ("Hepatic failure when the tumour burden is very high, [2]", True),
     ],
 )
 def test_is_fragment(sentence: str, fragment: bool):

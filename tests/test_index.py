@@ -236,3 +236,20 @@ def test_an_unreadable_manifest_names_the_index_folder(fake_assistant: Assistant
         Assistant(settings, embedder=FakeEmbedder()).load()
     assert str(path) in str(info.value)
     assert info.value.hint == f"rebuild it: assistant index --force --index {settings.index_dir}"
+
+
+def test_an_index_cut_by_another_answer_unit_recipe_is_stale(
+    fake_assistant: Assistant, settings: Settings
+):
+    """The index keeps a vector per answer unit: a new recipe (UNITS_VERSION) rebuilds it."""
+    from assistant.index import stale_reason
+    from assistant.sentences import UNITS_VERSION
+
+    manifest = read_manifest(settings.index_dir)
+    assert manifest["chunker"]["answer_units"] == UNITS_VERSION
+    fingerprint = manifest["corpus"]["fingerprint"]
+    stemmer = settings.bm25_stemmer
+    assert stale_reason(manifest, fingerprint, settings.chunker_config(), stemmer) is None
+    older = {**manifest, "chunker": {**manifest["chunker"], "answer_units": UNITS_VERSION - 1}}
+    reason = stale_reason(older, fingerprint, settings.chunker_config(), stemmer)
+    assert reason is not None and "answer-sentence recipe" in reason
