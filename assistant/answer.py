@@ -296,24 +296,15 @@ def candidate_features(
 
 
 def score_candidates(
-    passages: Sequence[Passage],
-    question: str,
-    query_terms: Sequence[str],
-    idf: Callable[[str], float],
-    tokenize: Callable[[str], list[str]],
-    query_vector: np.ndarray | None = None,
-    unit_vectors: UnitVectors | None = None,
-    weights: ComposerWeights | None = None,
+    features: Sequence[Features], weights: ComposerWeights | None = None
 ) -> list[Candidate]:
-    """Every answer unit of the top passages with its score (`candidate_features` times the
-    weights), best first."""
+    """The candidates (`candidate_features`) with their scores, the features times the
+    weights, best first."""
     w = weights or ComposerWeights()
     coef = np.array([getattr(w, name) for name in FEATURES])
     out = [
         Candidate(float(f.values @ coef), f.rank, f.order, f.text, f.vector, f.shares_terms)
-        for f in candidate_features(
-            passages, question, query_terms, idf, tokenize, query_vector, unit_vectors, w
-        )  # fmt: skip
+        for f in features
     ]
     out.sort(key=lambda c: (-c.score, c.rank, c.order))
     return out
@@ -361,9 +352,10 @@ def compose_answer(
     w = weights or ComposerWeights()
     if not query_terms:
         return None
-    ranked = score_candidates(
+    features = candidate_features(
         passages, question, query_terms, idf, tokenize, query_vector, unit_vectors, w
     )
+    ranked = score_candidates(features, w)
     if not any(c.shares_terms for c in ranked):
         return None  # no sentence holds a word of the question
     best = ranked[0].score

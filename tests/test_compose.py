@@ -64,7 +64,7 @@ def test_a_sentence_score_is_its_features_times_the_weights_of_the_same_names():
     weights = ComposerWeights(figure=0.7, lexical=0.2)
     features = candidate_features(*args, weights=weights)
     coef = np.array([getattr(weights, name) for name in FEATURES])
-    scored = {c.text: c.score for c in score_candidates(*args, weights=weights)}
+    scored = {c.text: c.score for c in score_candidates(features, weights)}
     assert len(features) == len(scored) == 3
     for f in features:
         assert len(f.values) == len(FEATURES)
