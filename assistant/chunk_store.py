@@ -40,14 +40,15 @@ def write_store(
                 writer.add(batch)
                 batch.clear()
         writer.add(batch)
-        writer.finish(notes)
+        writer.finish((k, v["body"], v["body_offset"]) for k, v in notes.items())
     finally:
         writer.close()
 
 
 class ChunkWriter:
     """A new chunks.db filled batch by batch (rows numbered in the order chunks are added); the
-    notes and the index on chunk ids come last (`finish`)."""
+    notes and the index on chunk ids come last (`finish`), so the file is the same whether the
+    chunks came in one batch or many."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -69,12 +70,10 @@ class ChunkWriter:
         self._con.executemany("INSERT INTO chunks VALUES (?, ?, ?)", rows)
         self.rows += len(rows)
 
-    def finish(self, notes: Mapping[str, Mapping[str, Any]]) -> None:
-        """Add each source's note body, index the chunk ids and commit."""
-        self._con.executemany(
-            "INSERT INTO notes VALUES (?, ?, ?)",
-            ((k, v["body"], v["body_offset"]) for k, v in notes.items()),
-        )
+    def finish(self, notes: Iterable[tuple[str, str, int]]) -> None:
+        """Add each source's note (id, body, body offset: taken one at a time, so `notes` may
+        read each body as it goes), index the chunk ids and commit."""
+        self._con.executemany("INSERT INTO notes VALUES (?, ?, ?)", notes)
         self._con.execute("CREATE UNIQUE INDEX chunk_ids ON chunks (id)")
         self._con.commit()
 

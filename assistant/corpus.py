@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -140,10 +141,13 @@ def _key_line(front: str, key: str, first_line: int) -> int:
     return first_line
 
 
-def parse_note(path: Path, text: str | None = None, max_bytes: int = MAX_NOTE_BYTES) -> Document:
+def parse_note(
+    path: Path, text: str | None = None, max_bytes: int = MAX_NOTE_BYTES, body: bool = True
+) -> Document:
     """Parse one note; raise CorpusError naming the file and line of every problem.
 
-    Notes over `max_bytes` are refused before they are read.
+    Notes over `max_bytes` are refused before they are read. `body=False` checks the note as
+    fully but keeps `body=""` (`read_body` reads it again when needed).
     """
     if text is None:
         try:
@@ -191,37 +195,62 @@ def parse_note(path: Path, text: str | None = None, max_bytes: int = MAX_NOTE_BY
         raise CorpusError([f"{path}:{line}: {what}" for line, what in found]) from None
 
     body_offset = len("\n".join(lines[: end + 1])) + 1
-    body = text[body_offset:] if body_offset <= len(text) else ""
-    if not body.strip():
+    text = text[body_offset:] if body_offset <= len(text) else ""
+    if not text.strip():
         raise CorpusError([f"{path}:{end + 2}: the note has front matter but no text"])
 
-    return Document(meta=meta, body=body, path=path, body_offset=body_offset,
+    return Document(meta=meta, body=text if body else "", path=path, body_offset=body_offset,
                     fingerprint=fingerprint_bytes(raw))  # fmt: skip
 
 
+def read_body(doc: Document) -> str:
+    """The body of a note loaded with `bodies=False`, read again from its file, which must not
+    have changed since (same fingerprint)."""
+    fix = "run `assistant index` again once the notes are no longer being edited"
+    try:
+        raw = doc.path.read_bytes()
+    except OSError as exc:
+        raise AssistantError(
+            f"{doc.path}: the note cannot be read again while the index is built: {exc.strerror}",
+            fix,
+        ) from exc
+    if fingerprint_bytes(raw) != doc.fingerprint:
+        raise AssistantError(f"{doc.path}: the note changed while the index was being built", fix)
+    return raw.decode("utf-8")[doc.body_offset :]
+
+
+def with_body(doc: Document) -> Document:
+    """`doc` holding its body (`read_body`)."""
+    return replace(doc, body=read_body(doc))
+
+
 def parse_notes(
-    paths: Iterable[Path], max_bytes: int = MAX_NOTE_BYTES
+    paths: Iterable[Path], max_bytes: int = MAX_NOTE_BYTES, bodies: bool = True
 ) -> tuple[list[Document], list[str]]:
-    """The notes that parse, and every problem (file and line) of those that do not."""
+    """The notes that parse (with their bodies, or `bodies=False`: without), and every problem
+    (file and line) of those that do not."""
     docs: list[Document] = []
     problems: list[str] = []
     for path in paths:
         try:
-            docs.append(parse_note(path, max_bytes=max_bytes))
+            docs.append(parse_note(path, max_bytes=max_bytes, body=bodies))
         except CorpusError as exc:
             problems.extend(exc.problems)
     return docs, problems
 
 
 def load_corpus(
-    corpus_dir: Path, max_bytes: int = MAX_NOTE_BYTES
+    corpus_dir: Path, max_bytes: int = MAX_NOTE_BYTES, bodies: bool = True
 ) -> tuple[list[Document], list[str]]:
     """Every note under `corpus_dir`, and warnings about files that are not notes.
 
     Raises CorpusError listing every invalid file (never drops one silently), duplicate ids included.
+    `bodies=False` checks and fingerprints every note the same way but keeps only its metadata,
+    path and body offset (`body=""`): a build reads each body when it needs it (`read_body`), so
+    it never holds the whole corpus.
     """
     notes, others = note_paths(corpus_dir)
-    docs, problems = parse_notes(notes, max_bytes)
+    docs, problems = parse_notes(notes, max_bytes, bodies)
     seen: dict[str, Path] = {}
     for doc in docs:
         if doc.id in seen:

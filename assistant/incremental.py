@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,8 @@ def add_delta(
 
     `docs` are all the sources now; the chunks of changed and removed sources leave the index
     (tombstoned in the base, dropped from the delta). The base is hard-linked, never rewritten.
+    Only added and changed sources need their bodies: the delta's other sources take the note
+    `previous` stored.
     """
     m = previous.manifest
     base_folder = index_dir.resolve() / SNAPSHOTS / previous.snapshot
@@ -92,7 +95,7 @@ def add_delta(
 
     by_id = {d.id: d for d in docs}
     wanted = {c.doc_id for c in delta_chunks} | set(changes["added"]) | set(changes["changed"])
-    delta_docs = [d for d in docs if d.id in wanted]
+    delta_docs = [_with_note(d, previous, changes) for d in docs if d.id in wanted]
     auto = int(base_dense.get("auto_threshold", 50_000))
     delta = assemble_index(delta_docs, delta_chunks, delta_vectors, model=m["model"],
                            chunker=m["chunker"], bm25_stemmer=bm25_stemmer, corpus_files={},
@@ -157,6 +160,16 @@ def add_delta(
 
     name = write_snapshot(index_dir, fill)
     return load_snapshot(index_dir, index_dir.resolve() / SNAPSHOTS / name)
+
+
+def _with_note(doc: Document, previous: SearchIndex, changes: dict[str, list[str]]) -> Document:
+    """`doc` with its body: its own, or (loaded without it, and unchanged since `previous`)
+    the body `previous` stored; an added or changed source must hold its body."""
+    if doc.body:
+        return doc
+    if doc.id in changes["added"] or doc.id in changes["changed"]:
+        raise ValueError(f"add_delta: the added or changed source {doc.id} holds no body")
+    return replace(doc, body=previous.notes[doc.id]["body"])
 
 
 def open_incremental(

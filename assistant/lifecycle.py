@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from .chunk import chunk_document, chunk_documents
 from .chunk_vectors import chunk_vectors, document_changes, index_backend_version, same_embedding
-from .corpus import combined_fingerprint, corpus_fingerprints, load_corpus
+from .corpus import combined_fingerprint, corpus_fingerprints, load_corpus, read_body, with_body
 from .delta import drift, touched_docs
 from .embed import Embedder, QueryBatcher, describe_model, embedder_backend, load_embedder
 from .errors import AssistantError, IndexStateError
@@ -255,7 +255,8 @@ class IndexLifecycle:
         self.store.open()
         with self._lock:
             self._report("load-corpus", 0, 1)
-            docs, warnings = load_corpus(s.corpus_dir, max_bytes=s.max_note_bytes)
+            # metadata only: each body is read again when its note is chunked (`read_body`)
+            docs, warnings = load_corpus(s.corpus_dir, max_bytes=s.max_note_bytes, bodies=False)
             self.warnings.extend(warnings)
             # the same per-file fingerprints as corpus_fingerprints(), without reading again
             files = {str(d.path.relative_to(s.corpus_dir)): d.fingerprint for d in docs}
@@ -291,18 +292,22 @@ class IndexLifecycle:
     ) -> BuildReport:
         """Build a whole new index as a stream (`stream_build.py`: batches of `batch_chunks`,
         resumed after an interruption), publish it to the store, save it as a new snapshot and
-        serve from that; the previous snapshot stays live until then."""
+        serve from that; the previous snapshot stays live until then. `docs` hold no bodies:
+        each note is read again as it is chunked, and as its row of the notes table is
+        written, so the build holds a few bodies at a time, never the corpus."""
         s = self.settings
 
         def chunks() -> Iterator[Chunk]:
             for doc in docs:
-                yield from chunk_document(doc, s.chunk_max_tokens, s.chunk_overlap_tokens)
+                yield from chunk_document(with_body(doc), s.chunk_max_tokens,
+                                          s.chunk_overlap_tokens)  # fmt: skip
 
         build = StreamBuild(s.index_dir, docs, chunks, embedder, chunker=s.chunker_config(),
                             bm25_stemmer=s.bm25_stemmer, corpus_files=files,
                             corpus_fingerprint=combined_fingerprint(files), previous=previous,
                             progress=self.progress, corpus_root=s.corpus_dir,
-                            dense=s.dense_config(), batch_chunks=batch_chunks)  # fmt: skip
+                            dense=s.dense_config(), batch_chunks=batch_chunks,
+                            note_bodies=read_body)  # fmt: skip
         try:
             result = build.run()
         finally:
@@ -357,10 +362,13 @@ class IndexLifecycle:
         embedder: Embedder,
         started: float,
     ) -> BuildReport:
-        """Embed the chunks of added and changed sources and save them as a delta."""
+        """Embed the chunks of added and changed sources and save them as a delta (only
+        their notes are read again: `docs` hold no bodies)."""
         s = self.settings
         changes = document_changes(docs, previous)
-        new_docs = touched_docs(docs, changes)
+        new_docs = [with_body(d) for d in touched_docs(docs, changes)]
+        read = {d.id: d for d in new_docs}
+        docs = [read.get(d.id, d) for d in docs]
         chunks = chunk_documents(new_docs, s.chunk_max_tokens, s.chunk_overlap_tokens)
         ready = chunk_vectors(new_docs, chunks, embedder, chunker=s.chunker_config(),
                               format_version=FORMAT_VERSION, progress=self.progress)  # fmt: skip

@@ -6,7 +6,9 @@ chunks), from a staged batch of an interrupted build (`staging.py`), or from the
 batch that needed the embedder is staged before going on. Its chunk rows go into the new
 chunks.db, its vectors and answer-unit vectors to the end of .npy files, its term counts into
 the BM25 builder (`bm25_build.py`): only per-chunk numbers (row -> source, unit offsets) and the
-vocabulary grow in memory. Then BM25 and the dense index are built from the files (IVF trains on
+vocabulary grow in memory. The sources are metadata only: `assistant index` reads each note's
+body when it chunks the note and again when it writes the note's row of the notes table (after
+the chunks, so chunks.db is the in-memory build's file). Then BM25 and the dense index are built from the files (IVF trains on
 a sample) and the manifest written. The files sit in the staging folder until `save` moves them
 into a new snapshot and makes it live, so the previous index serves, intact, until then.
 """
@@ -33,7 +35,7 @@ from .chunk_vectors import VectorSource, document_changes
 from .embed import Embedder
 from .index import ROW_DOCS, SENTENCE_OFFSETS, SENTENCES, SearchIndex, load_snapshot
 from .index_checks import FORMAT_VERSION
-from .index_manifest import build_manifest, model_record, notes_of, sources_of
+from .index_manifest import build_manifest, model_record, sources_of
 from .snapshots import MANIFEST, write_snapshot
 from .staging import WORK, StagedBatch, Staging, batch_digest, staging_key
 from .types import Chunk, Document
@@ -55,7 +57,11 @@ class StreamResult:
 
 
 class StreamBuild:
-    """Build a full index of `docs` into the staging folder of `index_dir`, then `save` it."""
+    """Build a full index of `docs` into the staging folder of `index_dir`, then `save` it.
+
+    `chunks` gives the chunks in index order; `note_bodies`, when given, reads a note's body for
+    its row of the notes table (docs loaded without bodies), so no body is held for the build.
+    """
 
     def __init__(
         self,
@@ -75,6 +81,7 @@ class StreamBuild:
         dense: dict[str, Any] | None = None,
         batch_chunks: int = 1024,
         n_chunks: int | None = None,
+        note_bodies: Callable[[Document], str] | None = None,
     ) -> None:
         if batch_chunks < 1:
             raise ValueError(f"build_batch_chunks must be at least 1, not {batch_chunks}")
@@ -85,6 +92,7 @@ class StreamBuild:
         self.previous, self.progress, self.corpus_root = previous, progress, corpus_root
         self.unit_vectors, self.dense, self.batch_chunks = unit_vectors, dense, batch_chunks
         self.n_chunks = n_chunks
+        self.note_bodies = note_bodies  # None: each doc holds its body
         self.model = model_record(embedder)
         key = staging_key({"format": FORMAT_VERSION, "model": self.model, "chunker": chunker,
                            "corpus": corpus_fingerprint, "units": unit_vectors,
@@ -173,8 +181,7 @@ class StreamBuild:
 
     def _finish(self, writer: _Writers, work: Path) -> dict[str, Any]:
         """Close the files, build BM25 and the dense index; the dense index's description."""
-        notes = notes_of(self.docs)
-        writer.finish(notes)
+        writer.finish(self._notes())
         self._report("bm25", 0, 1)
         writer.bm25.finish(work / "bm25")
         writer.bm25.cleanup()
@@ -196,6 +203,12 @@ class StreamBuild:
         (work / "sources.json").write_text(json.dumps(sources, ensure_ascii=False, indent=1),
                                            encoding="utf-8")  # fmt: skip
         return info
+
+    def _notes(self) -> Iterator[tuple[str, str, int]]:
+        """Each source's row of the notes table, its body read when the row is written."""
+        read = self.note_bodies
+        for doc in self.docs:
+            yield doc.id, (read(doc) if read else doc.body), doc.body_offset
 
     def save(self, index: SearchIndex) -> str:
         """Move the built files into a new snapshot with `index.manifest` (as the caller
@@ -238,7 +251,7 @@ class _Writers:
         self.row_docs.extend(self.positions.get(c.doc_id, -1) for c in batch)
         self.rows += len(batch)
 
-    def finish(self, notes: dict[str, dict[str, Any]]) -> None:
+    def finish(self, notes: Iterable[tuple[str, str, int]]) -> None:
         self.chunks.finish(notes)
         self.vectors.close()
         self.units.close()

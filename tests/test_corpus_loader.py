@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.corpus import load_corpus, parse_note
+from assistant.corpus import load_corpus, parse_note, read_body, with_body
 from assistant.errors import AssistantError, CorpusError
 
 GOOD = """---
@@ -66,7 +66,8 @@ def test_bad_note_names_file_and_line(tmp_path: Path, text: str, line: int, frag
     assert fragment in message
 
 
-def test_duplicate_ids_and_every_bad_file_reported(tmp_path: Path):
+@pytest.mark.parametrize("bodies", [True, False])
+def test_duplicate_ids_and_every_bad_file_reported(tmp_path: Path, bodies: bool):
     write(tmp_path, "a.md", GOOD)
     write(tmp_path, "b.md", GOOD)
     write(
@@ -74,9 +75,11 @@ def test_duplicate_ids_and_every_bad_file_reported(tmp_path: Path):
         "c.md",
         GOOD.replace("id: good-note", "id: other").replace("year: 2010", "year: x"),
     )
+    write(tmp_path, "d.md", GOOD.split("# Heading")[0].replace("good-note", "no-text"))
     with pytest.raises(CorpusError) as info:
-        load_corpus(tmp_path)
+        load_corpus(tmp_path, bodies=bodies)
     problems = info.value.problems
+    assert any("d.md:10: the note has front matter but no text" in p for p in problems)
     assert any("duplicate id 'good-note'" in p and "b.md:1" in p for p in problems)
     assert any("c.md:4" in p for p in problems)
 
@@ -104,3 +107,30 @@ def test_invalid_utf8_names_line(tmp_path: Path):
     path.write_bytes(GOOD.encode() + b"\n\xff\xfe bad bytes\n")
     with pytest.raises(CorpusError, match=r"x\.md:16: not valid UTF-8"):
         parse_note(path)
+
+
+def test_a_corpus_loaded_without_bodies_reads_each_again(corpus_dir: Path):
+    """`bodies=False` keeps everything but the bodies; `read_body` gives each back as
+    `load_corpus` would have."""
+    full, _ = load_corpus(corpus_dir)
+    bare, warnings = load_corpus(corpus_dir, bodies=False)
+    assert warnings == []
+    assert [d.body for d in bare] == [""] * len(full)
+    for a, b in zip(full, bare, strict=True):
+        assert (a.meta, a.path, a.body_offset, a.fingerprint) == (b.meta, b.path, b.body_offset,
+                                                                  b.fingerprint)  # fmt: skip
+        assert read_body(b) == a.body and a.body.strip()
+        assert with_body(b) == a
+
+
+def test_a_note_changed_since_it_was_loaded_is_not_read_again(corpus_dir: Path):
+    docs, _ = load_corpus(corpus_dir, bodies=False)
+    doc = docs[0]
+    doc.path.write_text(doc.path.read_text(encoding="utf-8") + "\nOne more line.\n", "utf-8")
+    with pytest.raises(AssistantError) as info:
+        read_body(doc)
+    assert str(doc.path) in info.value.message and "changed" in info.value.message
+    assert "assistant index" in (info.value.hint or "")
+    doc.path.unlink()
+    with pytest.raises(AssistantError, match="cannot be read again"):
+        read_body(doc)

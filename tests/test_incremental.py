@@ -136,6 +136,8 @@ def test_a_second_delta_keeps_the_first_and_compaction_equals_a_rebuild(
     assert any(c.doc_id == "ablation-note" for c in again.index.chunks)
     full = rebuilt(corpus_dir, tmp_path)
     assert hits(again.index, "dense") == hits(full, "dense")
+    # the first delta's source kept its note (from the snapshot: only changed notes are read)
+    assert dict(again.index.notes) == dict(full.notes)
     compacted = Assistant(s, embedder=FakeEmbedder())
     compacted.build(compact=True)
     assert "delta" not in compacted.index.manifest

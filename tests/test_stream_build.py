@@ -4,6 +4,7 @@ until the new one is saved. Batches of 3 chunks over the fixture corpus (17 chun
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,10 +17,12 @@ from assistant.bm25_build import BM25Builder
 from assistant.chunk import chunk_documents, embedding_text
 from assistant.chunk_store import MatrixWriter, VectorFile
 from assistant.corpus import combined_fingerprint, load_corpus
+from assistant.errors import AssistantError
 from assistant.index import SearchIndex, _token_ids, build_index, load_index, save_index
 from assistant.lexical import tokenize
 from assistant.retrieve import retrieve
 from assistant.staging import BUILDING
+from assistant.types import Document
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = [
@@ -111,13 +114,87 @@ def test_streamed_build_equals_the_in_memory_build(corpus_dir: Path, tmp_path: P
     a, b = tmp_path / "streamed" / "current", tmp_path / "memory" / "current"
     names = sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
     assert names == sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
-    for name in names:  # every file the same byte for byte (BM25, FAISS, vectors, sources ...)
-        if name.name not in ("chunks.db", "manifest.json"):
+    for name in names:  # every file the same byte for byte (chunks.db, BM25, FAISS, vectors ...)
+        if name.name != "manifest.json":
             assert (a / name).read_bytes() == (b / name).read_bytes(), name
     skip = {"created_at", "build_seconds", "store"}
     assert {k: v for k, v in streamed.manifest.items() if k not in skip} == {
         k: v for k, v in memory.manifest.items() if k not in skip
     }
+
+
+def test_a_full_build_reads_each_note_as_it_chunks_it(
+    corpus_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The corpus is loaded without bodies; each note's body is read when the note is chunked
+    (once to count the chunks, once to index them, batch after batch) and when its row of the
+    notes table is written: never the whole corpus at once."""
+    from assistant import corpus, lifecycle
+
+    events: list[tuple[str, str]] = []
+    real_read, real_load = corpus.read_body, corpus.load_corpus
+
+    def read(doc: Document) -> str:
+        events.append(("read", doc.id))
+        return real_read(doc)
+
+    loaded: list[list[Document]] = []
+
+    def load(*args: Any, **kwargs: Any) -> tuple[list[Document], list[str]]:
+        docs, warnings = real_load(*args, **kwargs)
+        loaded.append(docs)
+        return docs, warnings
+
+    class Recording(FakeEmbedder):
+        def embed_documents(self, texts: Sequence[str],
+                            progress: Callable[[int, int], None] | None = None) -> np.ndarray:  # fmt: skip
+            events.append(("embed", str(len(texts))))
+            return super().embed_documents(texts, progress)
+
+    monkeypatch.setattr(corpus, "read_body", read)  # what with_body calls
+    monkeypatch.setattr(lifecycle, "read_body", read)
+    monkeypatch.setattr(lifecycle, "load_corpus", load)
+    s = settings_for(corpus_dir, tmp_path / "index")
+    built = build(s, Recording(), force=True)
+    assert [d.body for d in loaded[0]] == [""] * 4
+    full, _ = real_load(corpus_dir)
+    first = [d.id for d in full]  # each note's first chunk row: when the stream needs it
+    firsts = {}
+    for row, chunk in enumerate(chunk_documents(full, s.chunk_max_tokens, s.chunk_overlap_tokens)):
+        firsts.setdefault(chunk.doc_id, row)
+    reads = [doc_id for kind, doc_id in events if kind == "read"]
+    assert reads == first * 3  # counted, chunked for the stream, written to the notes table
+    embeds = [i for i, (kind, _) in enumerate(events) if kind == "embed"]
+    assert events[: len(first)] == [("read", d) for d in first]  # counted before embedding
+    for batch, at in enumerate(embeds[::2]):  # each batch: its chunk texts, then its sentences
+        streamed = sum(1 for kind, _ in events[:at] if kind == "read") - len(first)
+        needed = sum(1 for row in firsts.values() if row < BATCH * (batch + 1))
+        assert streamed == needed, batch  # the notes of this batch's chunks, no more
+    assert all(kind == "read" for kind, _ in events[embeds[-1] + 1 :])  # the notes table last
+    assert dict(built.index.notes) == {d.id: {"body": d.body, "body_offset": d.body_offset}
+                                       for d in full}  # fmt: skip
+
+
+def test_a_note_edited_during_the_build_stops_it_clearly(corpus_dir: Path, tmp_path: Path) -> None:
+    """A note that changes between loading and indexing is not indexed half old, half new: the
+    build stops naming the note and the fix, and the previous index stays live."""
+    s = settings_for(corpus_dir, tmp_path / "index")
+    before = build(s, FakeEmbedder()).index.snapshot
+    note = sorted(corpus_dir.glob("*.md"))[-1]
+
+    class Editing(FakeEmbedder):
+        def embed_documents(self, texts: Sequence[str],
+                            progress: Callable[[int, int], None] | None = None) -> np.ndarray:  # fmt: skip
+            if not self.calls:  # while the first batch embeds, someone saves the last note
+                note.write_text(note.read_text(encoding="utf-8") + "\nAn edit.\n", "utf-8")
+            return super().embed_documents(texts, progress)
+
+    with pytest.raises(AssistantError) as info:
+        build(s, Editing(), force=True)
+    assert info.value.message == f"{note}: the note changed while the index was being built"
+    assert "assistant index" in (info.value.hint or "")
+    assert load_index(s.index_dir).snapshot == before
+    assert build(s, FakeEmbedder(), force=True).last_build is not None  # and the rerun builds
 
 
 @pytest.mark.parametrize("corpus", [ROOT / "tests" / "data" / "corpus", ROOT / "corpus"])
