@@ -193,6 +193,8 @@ class Assistant(IndexLifecycle):
         missing = self._unknown_terms(question) if not abstained else []
         if missing:
             abstained, message = True, unknown_message(missing)
+        if not passages and filters is not None and not filters.is_empty():
+            message = self._filtered_out(filters) or message
         text = None
         if not abstained:
             s = self.settings
@@ -223,6 +225,18 @@ class Assistant(IndexLifecycle):
             timings_ms=timings,
             corpus=self.corpus_stamp(),
             references=self.references([c for p in passages for c in p.cites]),
+        )
+
+    def _filtered_out(self, filters: Filters) -> str | None:
+        """The abstention message when no indexed source passes `filters`, else None."""
+        sources = self.index.sources.values()
+        if any(filters.allows(meta) for meta in sources):
+            return None
+        years = sorted(int(m["year"]) for m in sources if m.get("year"))
+        span = f" The indexed sources were published {years[0]}-{years[-1]}." if years else ""
+        return (
+            f"No indexed source passes the filter ({filters.describe()}), so no answer is given."
+            f"{span} Widen the year range or the source types, or ask without them."
         )
 
     def _known_word(self, word: str) -> bool:

@@ -162,6 +162,20 @@ class Filters:
             return False
         return not (self.source_types and source.get("source_type") not in self.source_types)
 
+    def describe(self) -> str:
+        """The filter in words: "published in or after 2030, of type rct"."""
+        parts = []
+        if self.year_min is not None and self.year_min == self.year_max:
+            parts.append(f"published in {self.year_min}")
+        else:
+            if self.year_min is not None:
+                parts.append(f"published in or after {self.year_min}")
+            if self.year_max is not None:
+                parts.append(f"published in or before {self.year_max}")
+        if self.source_types:
+            parts.append("of type " + " or ".join(self.source_types))
+        return ", ".join(parts) or "none"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "year_min": self.year_min,

@@ -41,6 +41,18 @@ def test_filters_restrict_sources(fake_assistant: Assistant):
     assert none == []
 
 
+def test_a_filter_no_source_passes_is_named_in_the_abstention(fake_assistant: Assistant):
+    late = fake_assistant.ask("liver metastases", filters=Filters(year_min=2100))
+    assert late.abstained and not late.passages
+    assert late.message is not None
+    assert "No indexed source passes the filter (published in or after 2100)" in late.message
+    assert "were published" in late.message  # the years the corpus does span
+    kinds = Filters(year_min=2000, year_max=2000, source_types=("rct", "review"))
+    assert kinds.describe() == "published in 2000, of type rct or review"
+    some = fake_assistant.ask("xylophone quantum", filters=Filters(year_min=2010))
+    assert some.message is None or "passes the filter" not in some.message
+
+
 def test_paging_continues_the_ranking(fake_assistant: Assistant):
     first = fake_assistant.search("tumour progression octreotide", k=3)
     more = fake_assistant.search("tumour progression octreotide", k=3, offset=3)
