@@ -102,18 +102,3 @@ def _parse_years(op: str, value: str, part: str) -> tuple[int | None, int | None
         "<": (None, first - 1),
         "=": (first, first),
     }[op]
-
-
-def describe_filters(filters: Filters) -> str:
-    """'year ≥ 2009, type rct/guideline' or 'none'."""
-    parts = []
-    if filters.year_min is not None and filters.year_min == filters.year_max:
-        parts.append(f"year {filters.year_min}")
-    else:
-        if filters.year_min is not None:
-            parts.append(f"year ≥ {filters.year_min}")
-        if filters.year_max is not None:
-            parts.append(f"year ≤ {filters.year_max}")
-    if filters.source_types:
-        parts.append("type " + "/".join(filters.source_types))
-    return ", ".join(parts) or "none"

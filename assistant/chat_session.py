@@ -19,7 +19,6 @@ from .chat_commands import (
     COMMAND_NAMES,
     COMMANDS,
     command_hint,
-    describe_filters,
     parse_command,
     parse_filter,
 )
@@ -37,7 +36,7 @@ DISCLAIMER = (
 
 __all__ = [  # the command syntax and plain-text views live beside; imported from here too
     "COMMANDS", "COMMAND_NAMES", "DISCLAIMER", "ChatSession", "Turn", "command_hint",
-    "describe_filters", "format_answer", "format_context", "format_passages", "parse_command",
+    "format_answer", "format_context", "format_passages", "parse_command",
     "parse_filter", "passage_label", "source_row",
 ]  # fmt: skip
 _MARKER_RE = re.compile(r"\[(\d+)\]")
@@ -185,9 +184,7 @@ class ChatSession:
         """What to try after an abstention, given the conversation state."""
         tips = []
         if not self.filters.is_empty():
-            tips.append(
-                f"widen or remove the filter ({describe_filters(self.filters)}): /filter off"
-            )
+            tips.append(f"widen or remove the filter ({self.filters.describe()}): /filter off")
         if answer.query != answer.question:
             tips.append("ask the full question instead of a follow-up, or /new to start over")
         if self.mode != "hybrid":
@@ -295,7 +292,7 @@ class ChatSession:
             if ans.query != turn.question:
                 notes.append(f"searched: “{ans.query}”")
             if not turn.filters.is_empty():
-                notes.append(f"filters: {describe_filters(turn.filters)}")
+                notes.append(f"filters: {turn.filters.describe()}")
             if notes:
                 lines += ["_" + " · ".join(notes) + "_", ""]
             if ans.abstained or not ans.answer:

@@ -163,17 +163,17 @@ class Filters:
         return not (self.source_types and source.get("source_type") not in self.source_types)
 
     def describe(self) -> str:
-        """The filter in words: "published in or after 2030, of type rct"."""
+        """'year ≥ 2009, type rct/guideline', 'year 2010' or 'none'."""
         parts = []
         if self.year_min is not None and self.year_min == self.year_max:
-            parts.append(f"published in {self.year_min}")
+            parts.append(f"year {self.year_min}")
         else:
             if self.year_min is not None:
-                parts.append(f"published in or after {self.year_min}")
+                parts.append(f"year ≥ {self.year_min}")
             if self.year_max is not None:
-                parts.append(f"published in or before {self.year_max}")
+                parts.append(f"year ≤ {self.year_max}")
         if self.source_types:
-            parts.append("of type " + " or ".join(self.source_types))
+            parts.append("type " + "/".join(self.source_types))
         return ", ".join(parts) or "none"
 
     def to_dict(self) -> dict[str, Any]:

@@ -9,7 +9,6 @@ import pytest
 from assistant.chat_session import (
     ChatSession,
     command_hint,
-    describe_filters,
     format_answer,
     format_context,
     parse_command,
@@ -64,9 +63,9 @@ def test_parse_filter_errors_name_the_input_and_fix(text, needle):
 
 
 def test_describe_filters():
-    assert describe_filters(Filters()) == "none"
-    assert describe_filters(Filters(2009, None, ("rct",))) == "year ≥ 2009, type rct"
-    assert describe_filters(Filters(2010, 2010)) == "year 2010"
+    assert Filters().describe() == "none"
+    assert Filters(2009, None, ("rct",)).describe() == "year ≥ 2009, type rct"
+    assert Filters(2010, 2010).describe() == "year 2010"
 
 
 def test_commands_parse_and_hint():

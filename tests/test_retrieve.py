@@ -45,10 +45,10 @@ def test_a_filter_no_source_passes_is_named_in_the_abstention(fake_assistant: As
     late = fake_assistant.ask("liver metastases", filters=Filters(year_min=2100))
     assert late.abstained and not late.passages
     assert late.message is not None
-    assert "No indexed source passes the filter (published in or after 2100)" in late.message
+    assert "No indexed source passes the filter (year ≥ 2100)" in late.message
     assert "were published" in late.message  # the years the corpus does span
     kinds = Filters(year_min=2000, year_max=2000, source_types=("rct", "review"))
-    assert kinds.describe() == "published in 2000, of type rct or review"
+    assert kinds.describe() == "year 2000, type rct/review"
     some = fake_assistant.ask("xylophone quantum", filters=Filters(year_min=2010))
     assert some.message is None or "passes the filter" not in some.message
 

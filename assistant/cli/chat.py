@@ -20,7 +20,6 @@ from ..chat_session import (
     DISCLAIMER,
     ChatSession,
     command_hint,
-    describe_filters,
     format_answer,
     format_context,
     format_passages,
@@ -211,7 +210,7 @@ class Shell:
     def filter_cmd(self, arg: str) -> None:
         if arg:
             self.session.set_filter(arg)
-        self.out(f"filters: {describe_filters(self.session.filters)}", "cyan")
+        self.out(f"filters: {self.session.filters.describe()}", "cyan")
 
     def mode_cmd(self, arg: str) -> None:
         if arg:
@@ -277,7 +276,7 @@ class Shell:
         def toolbar() -> str:
             s = self.session
             return (
-                f" mode {s.mode} · k {s.k} · filters {describe_filters(s.filters)} · "
+                f" mode {s.mode} · k {s.k} · filters {s.filters.describe()} · "
                 f"{len(s.turns)} question(s) · /help · Ctrl-D quits"
             )
 
