@@ -5,7 +5,7 @@ and then indexes the ready vectors (`index.assemble_index`)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -93,9 +93,7 @@ def chunk_vectors(
     """Reuse the vectors of unchanged chunks of unchanged documents; embed the others."""
     source = VectorSource(docs, embedder, chunker=chunker, format_version=format_version,
                           previous=previous, unit_vectors=unit_vectors)  # fmt: skip
-    ready = source.vectors(chunks, progress)
-    ready.changes = document_changes(docs, previous)
-    return ready
+    return replace(source.vectors(chunks, progress), changes=document_changes(docs, previous))
 
 
 class VectorSource:
@@ -161,7 +159,7 @@ class VectorSource:
         else:
             units = np.zeros((0, embedder.dimension), dtype=np.float32)
             offsets = np.zeros(len(chunks) + 1, dtype=np.int64)
-        return ChunkVectors(vectors, units, offsets, {}, len(reused_rows))
+        return ChunkVectors(vectors, units, offsets, reused=len(reused_rows))
 
 
 def _unit_vectors(

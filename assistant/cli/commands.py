@@ -52,7 +52,8 @@ def index_cmd(
         ),
     ] = None,
 ) -> None:
-    """Build or update the index (only new or changed sources are re-embedded)."""
+    """Build or update the index (only new or changed sources are re-embedded). An
+    interrupted build resumes where it stopped when run again."""
     with progress_display(not json_out) as progress:
         assistant = Assistant(settings, progress=progress)
         report = assistant.build(force=force, ray=ray, compact=compact)
