@@ -91,7 +91,7 @@ def answer_sentences_text(text: str | None) -> str:
 
 
 FIGURE_QUESTION = re.compile(
-    r"\b(how (long|many|much|often|frequent|likely|common)|median|mean|average|rate|rates|"
+    r"\b(how (long|many|much|often|frequent|likely|common|well|effective)|median|mean|average|rate|rates|"
     r"proportion|percentage|percent|share|fraction|number|survival|pfs|os|time to|duration|"
     r"hazard|risk|incidence|prevalence|mortality|frequency|odds|response|orr|dose|activity|"
     r"results?|outcomes?|benefit|efficacy|longer|improve|improved)\b",
@@ -150,6 +150,7 @@ class ComposerWeights:
     focus: float = 2.0  # the question's terms that few candidate sentences hold
     facet: float = 1.5  # ... of those, the words naming what the question asks for
     findings: float = 0.5  # a sentence from a findings section (Key findings, Results, ...)
+    named: float = 1.0  # a sentence of a source the question names (author or trial)
     min_ratio: float = 0.5  # later sentences score at least this share of the best
     max_words: int = 90  # total words of the answer (the first sentence always counts)
     max_sentence_words: int = 80  # longer sentences are not chosen
@@ -207,7 +208,7 @@ def question_facet(question: str, max_words: int = 6) -> str:
 
 
 FEATURES = ("lexical", "focus", "rank", "passage", "facet", "semantic", "figure", "comparison",
-            "findings", "listing")  # fmt: skip
+            "findings", "listing", "named")  # fmt: skip
 """A candidate sentence's score is the dot product of these features and the `ComposerWeights`
 fields of the same names (`candidate_features`)."""
 
@@ -233,13 +234,15 @@ def candidate_features(
     query_vector: np.ndarray | None = None,
     unit_vectors: UnitVectors | None = None,
     weights: ComposerWeights | None = None,
+    named: Collection[str] = (),
 ) -> list[Features]:
     """Every answer unit of the top `weights.from_passages` passages (up to
     `max_sentence_words` words) with the features its score is made of: the idf-weighted share
     of the question's terms it holds (lexical), the same weighted by how few candidates hold
     each term (focus), 1 / its passage's rank, its passage's cosine, the share of the question's
     facet it holds, its own cosine to the question, a figure (and its comparison) for a figure
-    question, a findings section, a list for a list question."""
+    question, a findings section, a list for a list question, a source in `named` (the sources
+    the question names)."""
     w = weights or ComposerWeights()
     terms = set(query_terms)
     total = sum(idf(t) for t in terms) or 1.0
@@ -289,6 +292,7 @@ def candidate_features(
                 float(figure and bool(COMPARISON_RE.search(unit.text))),
                 float(bool(FINDINGS_SECTION.search(p.chunk.section))),
                 float(form["list"] and unit.is_list),
+                float(p.chunk.doc_id in named),
             ]
         )
         out.append(Features(values, p.rank, order, unit.text, vec, bool(hits & terms)))
@@ -336,6 +340,7 @@ def compose_answer(
     unit_vectors: UnitVectors | None = None,
     labels: Mapping[str, str] | None = None,
     weights: ComposerWeights | None = None,
+    named: Collection[str] = (),
 ) -> str | None:
     """The answer: the sentences of the top passages that state what the question asks.
 
@@ -353,7 +358,7 @@ def compose_answer(
     if not query_terms:
         return None
     features = candidate_features(
-        passages, question, query_terms, idf, tokenize, query_vector, unit_vectors, w
+        passages, question, query_terms, idf, tokenize, query_vector, unit_vectors, w, named
     )
     ranked = score_candidates(features, w)
     if not any(c.shares_terms for c in ranked):

@@ -210,6 +210,7 @@ class Assistant(IndexLifecycle):
                 unit_vectors=index.unit_vectors_of,
                 labels=index.labels,
                 weights=self.composer,
+                named=index.named_sources(query),
             )
             abstained = text is None
         timings["answer"] = (time.perf_counter() - t0) * 1000

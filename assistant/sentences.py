@@ -9,16 +9,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .chunk import sentence_spans
+from .chunk import sentence_spans, split_sentences
 
 MARKUP_RE = re.compile(r"(\*\*|__|`|^\s*([-*+]|\d+[.)])\s+)", re.M)
 BULLET_RE = re.compile(r"^([ \t]*)(?:[-*+]|\d+[.)])[ \t]+(.*)$")
 MIN_WORDS = 6
 # the answer-unit recipe: part of the index's chunking record (`Settings.chunker_config`), since
 # the index keeps a vector per unit; raise it when `answer_units` cuts text differently
-UNITS_VERSION = 2
+UNITS_VERSION = 3
 MAX_ITEM_WORDS = 25
 MAX_ITEMS = 8
+MAX_QUOTE_SPANS = 4
 # a lead-in whose last word is a verb reads on into its items ("The criteria are: a, b and c")
 FLOWING_END = re.compile(
     r"\b(are|is|were|was|include|includes|included|including|comprise|comprises|comprised|"
@@ -55,7 +56,8 @@ def is_fragment(sentence: str) -> bool:
 
 
 def _list_after(text: str, pos: int) -> tuple[list[str], int]:
-    """The items of a Markdown list that starts on the line after `pos` (only its top level)."""
+    """The items of a Markdown list that starts on the line after `pos` (only its top level),
+    as written (`_item_text` makes phrases of them)."""
     line_start = text.rfind("\n", 0, pos) + 1
     lead = BULLET_RE.match(text[line_start : text.find("\n", pos)])
     lead_depth = len(lead.group(1).expandtabs(4)) if lead else -1
@@ -78,7 +80,7 @@ def _list_after(text: str, pos: int) -> tuple[list[str], int]:
         if indent is None:
             indent = depth
         if depth == indent:
-            items.append(_item_text(match.group(2)))
+            items.append(match.group(2))
         offset += len(line) + 1
         end = offset - 1
     return items, end
@@ -87,19 +89,29 @@ def _list_after(text: str, pos: int) -> tuple[list[str], int]:
 LABEL_RE = re.compile(r"^\*\*([^*]+?)\*\*[:.]?\s*(.*)$")
 
 
+PARENTHESIS_RE = re.compile(r"\s*\([^()]*\)")
+
+
 def _item_text(raw: str) -> str:
-    """A list item as a phrase: a bold label dropped when text follows it, and the item cut
-    before its first parenthesis or semicolon (the detail stays in the passage)."""
+    """A list item as a phrase: a bold label dropped when text follows it, its parentheses
+    left out and the item cut before its first semicolon (the detail stays in the passage)."""
     match = LABEL_RE.match(raw.strip())
     text = match.group(2) if match and match.group(2).strip() else raw
-    text = re.split(r"\s\(|;\s", clean(text), maxsplit=1)[0]
+    text = re.split(r";\s", PARENTHESIS_RE.sub("", clean(text)), maxsplit=1)[0]
     return text.strip().rstrip(".;,:")
+
+
+def _is_statements(item: str) -> bool:
+    """A list item of more than one sentence: such a list is read item by item, not joined."""
+    return len(split_sentences(clean(item))) > 1
 
 
 def _lower_first(text: str) -> str:
     """'Overall survival' -> 'overall survival'; acronyms and names ('PRRT', 'Ki-67') stay."""
     word = text.split(" ", 1)[0]
-    if len(word) > 1 and word[0].isupper() and word[1:].islower() and word.isalpha():
+    if word == "A" or (
+        len(word) > 1 and word[0].isupper() and word[1:].islower() and word.isalpha()
+    ):
         return text[0].lower() + text[1:]
     return text
 
@@ -132,6 +144,32 @@ def list_sentence(lead: str, items: list[str]) -> str | None:
     return sentence.rstrip(".;,") + "."
 
 
+def _open_quote(text: str) -> bool:
+    return text.count('"') % 2 == 1 or text.count("\u201c") > text.count("\u201d")
+
+
+def _quoted_spans(text: str) -> list[tuple[int, int]]:
+    """`sentence_spans`, with a quotation that runs over a sentence end kept in one span (up to
+    `MAX_QUOTE_SPANS` sentences of one paragraph or list item)."""
+    spans = sentence_spans(text)
+    out: list[tuple[int, int]] = []
+    i = 0
+    while i < len(spans):
+        s, e = spans[i]
+        j = i
+        while (
+            _open_quote(text[s:e])
+            and j + 1 < len(spans)
+            and j - i + 1 < MAX_QUOTE_SPANS
+            and "\n" not in text[e : spans[j + 1][0]]
+        ):
+            j += 1
+            e = spans[j][1]
+        out.append((s, e))
+        i = j + 1
+    return out
+
+
 def answer_units(text: str) -> list[Unit]:
     """The whole sentences of a chunk, and each list lead-in turned into one list sentence.
 
@@ -140,7 +178,7 @@ def answer_units(text: str) -> list[Unit]:
     """
     units: list[Unit] = []
     joined_until = 0  # the end of the last list joined into a list sentence
-    for s, e in sentence_spans(text):
+    for s, e in _quoted_spans(text):
         if s < joined_until:
             continue  # an item of that list (or deeper), already named in its sentence
         raw = text[s:e]
@@ -157,8 +195,10 @@ def answer_units(text: str) -> list[Unit]:
             line_end = text.find("\n", e)
             if line_end == -1 or text[e:line_end].strip():
                 continue
-            items, list_end = _list_after(text, line_end)
-            joined = list_sentence(sentence, items)
+            raw_items, list_end = _list_after(text, line_end)
+            if any(_is_statements(item) for item in raw_items):
+                continue  # its items are answer units of their own
+            joined = list_sentence(sentence, [_item_text(item) for item in raw_items])
             if joined and not is_fragment(joined):
                 units.append(Unit(joined, s, max(e, list_end), is_list=True))
                 joined_until = list_end

@@ -45,6 +45,7 @@ def groups(assistant: Assistant, asked: Asked) -> dict[str, Group]:
         feats = candidate_features(
             ans.passages, q.question, tokenize(ans.query, stem), index.idf,
             lambda t: tokenize(t, stem), qvec, index.unit_vectors_of, ComposerWeights(),
+            index.named_sources(ans.query),
         )  # fmt: skip
         if not feats:
             continue

@@ -59,6 +59,8 @@ def grid(size: str) -> list[dict[str, Any]]:
         }
     elif size == "passages":
         axes = {"from_passages": [3, 5, 7, 10], "passage": [1.0, 1.5, 2.0], "rank": [0.05, 0.2]}
+    elif size == "named":
+        axes = {"named": [0.0, 0.25, 0.5, 1.0, 2.0], "passage": [1.0, 1.5]}
     elif size == "facet":
         axes = {
             "facet": [0.0, 0.25, 0.5, 0.75, 1.0, 1.5],
@@ -111,6 +113,7 @@ def score_weights(
             ans.passages, tokenize(ans.query, stem), index.idf, lambda t: tokenize(t, stem),
             settings.answer_sentences, question=q.question, query_vector=qvec,
             unit_vectors=index.unit_vectors_of, labels=index.labels, weights=weights,
+            named=index.named_sources(ans.query),
         )  # fmt: skip
         if not text:
             continue
@@ -128,7 +131,7 @@ def main() -> None:
     parser.add_argument(
         "--grid",
         default="small",
-        choices=("small", "full", "facet", "length", "passages", "ablation"),
+        choices=("small", "full", "facet", "length", "passages", "named", "ablation"),
     )
     parser.add_argument("--top", type=int, default=12, help="rows to print")
     parser.add_argument("--limit", type=int, default=Settings().max_per_source)

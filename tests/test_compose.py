@@ -146,6 +146,65 @@ def test_the_items_of_a_nested_list_are_named_once_in_its_sentence():
     assert units[1].text.startswith("The randomised evidence")
 
 
+def test_a_list_of_whole_sentences_is_read_item_by_item():
+    statements = (
+        "- **No difference by tumour type:**\n"
+        "  - Mean overall survival was similar for carcinoid tumours (1,255 days) and islet cell "
+        "tumours (1,311 days) (p = 0.66).\n"
+        "  - Progression-free survival was also similar: 602 days for carcinoid and 501 days for "
+        "islet cell tumours (p = 0.72). The mean was about 1.5 years.\n"
+    )
+    texts = [u.text for u in answer_units(statements)]
+    assert not any(u.is_list for u in answer_units(statements))
+    assert texts[0] == (
+        "Mean overall survival was similar for carcinoid tumours (1,255 days) and islet cell "
+        "tumours (1,311 days) (p = 0.66)."
+    )
+    assert texts[1].startswith("Progression-free survival was also similar: 602 days")
+
+
+def test_list_items_lose_their_parentheses_not_what_follows_them():
+    phrases = (
+        "Two phase III trials reported:\n"
+        "- RADIANT-3 showed that everolimus (10 mg daily) prolongs progression-free survival.\n"
+        "- A placebo-controlled trial showed the same for sunitinib.\n"
+    )
+    (unit,) = answer_units(phrases)
+    assert unit.text == (
+        "Two phase III trials reported: RADIANT-3 showed that everolimus prolongs "
+        "progression-free survival and a placebo-controlled trial showed the same for sunitinib."
+    )
+
+
+def test_a_quotation_over_a_sentence_end_stays_one_unit():
+    quoted = (
+        'The guideline says (quoted): "Teams at referral centres should guide the management of '
+        'all NETs. Level of evidence 5, Grade of recommendation D." Grade D rests on expert '
+        "opinion rather than trials.\n"
+    )
+    (unit,) = answer_units(quoted)
+    assert unit.text.startswith("The guideline says") and "Grade of recommendation D" in unit.text
+
+
+def test_a_question_naming_a_trial_is_answered_from_that_trial():
+    other = (
+        "## Key findings\n"
+        "In another trial, median progression-free survival was 22.7 months with "
+        "temozolomide.\n"
+    )
+    moffitt = (
+        "## Key findings\n"
+        "Partial responses were seen in 12 of the 17 patients treated first-line with the "
+        "combination.\n"
+    )
+    question = "What did capecitabine plus temozolomide achieve in the Moffitt experience?"
+    passages = [passage(other, doc="e2211"), passage(moffitt, rank=2, doc="moffitt")]
+    unnamed = compose(passages, question)
+    named = compose(passages, question, named={"moffitt"})
+    assert unnamed is not None and answer_sentences(unnamed)[0].startswith("In another trial")
+    assert named is not None and answer_sentences(named)[0].startswith("Partial responses")
+
+
 def test_list_sentence_refuses_long_lists_and_keeps_a_colon_after_a_heading():
     assert list_sentence("Steps:", ["x " * 40]) is None
     assert list_sentence("Grade 3-4 toxicities:", ["fatigue, 23%", "nausea, 8%"]) == (
