@@ -129,6 +129,55 @@ COMPARISON_RE = re.compile(
 )
 
 
+# What a question can ask for in words its answer need not use: (the question's words, the
+# words of a sentence that answers it). The question's words are replaced by one term for the
+# concept, which a sentence holds when it holds either ("side effects" is answered by "adverse
+# events", and "one-sided" no longer matches "side").
+CONCEPTS: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
+    "adverse": (
+        re.compile(
+            r"\b(side[- ]?effects?|adverse (events?|effects?|reactions?)|"
+            r"toxicit(y|ies)|tolerab\w*|safety|safe)\b",
+            re.I,
+        ),
+        re.compile(
+            r"\b(grade [1-5]|grade [1-4]-[2-5]|tolerat\w*|stomatitis|nausea|fatigue|"
+            r"diarrho?ea|rash|neutropenia|thrombocytopenia|lymphopenia|nephrotoxicity)\b",
+            re.I,
+        ),
+    ),
+    "dose": (
+        re.compile(r"\b(dose|doses|dosing|dosage|schedule|regimen)\b", re.I),
+        re.compile(
+            r"\b\d+(\.\d+)?\s*(mg|µg|mcg|GBq|mCi|Gy)\b|\bmg/m2\b|\bevery \d+ (days|weeks)\b|"
+            r"\b(once|twice|three times) (daily|a day|weekly|monthly)\b",
+            re.I,
+        ),
+    ),
+    "response": (
+        re.compile(r"\b(shrink\w*|shrank|respon\w*|regress\w*)\b", re.I),
+        re.compile(r"\b(response rates?|shrinkage|regression)\b", re.I),
+    ),
+    "death": (
+        re.compile(r"\b(die|died|dying|death|deaths|cause of death|fatal)\b", re.I),
+        re.compile(r"\b(mortality|causes? of death)\b", re.I),
+    ),
+}
+
+
+def concept_terms(question: str) -> tuple[dict[str, list[re.Pattern[str]]], str]:
+    """The concepts (`CONCEPTS`) a question asks for, each a pseudo-term ("~adverse") with the
+    patterns of a sentence that holds it, and the question's words that named them."""
+    found: dict[str, list[re.Pattern[str]]] = {}
+    named: list[str] = []
+    for name, (asks, answer) in CONCEPTS.items():
+        words = [m.group(0) for m in asks.finditer(question)]
+        if words:
+            found[f"~{name}"] = [asks, answer]
+            named += words
+    return found, " ".join(named)
+
+
 @functools.lru_cache(maxsize=8192)
 def _units(text: str) -> tuple[Unit, ...]:
     """`answer_units` of a chunk text, kept: the same passages come back question after question."""
@@ -151,6 +200,7 @@ class ComposerWeights:
     facet: float = 1.5  # ... of those, the words naming what the question asks for
     findings: float = 0.5  # a sentence from a findings section (Key findings, Results, ...)
     named: float = 1.0  # a sentence of a source the question names (author or trial)
+    concepts: bool = True  # "side effects" is held by "adverse events" (`CONCEPTS`)
     min_ratio: float = 0.5  # later sentences score at least this share of the best
     max_words: int = 90  # total words of the answer (the first sentence always counts)
     max_sentence_words: int = 80  # longer sentences are not chosen
@@ -242,12 +292,21 @@ def candidate_features(
     each term (focus), 1 / its passage's rank, its passage's cosine, the share of the question's
     facet it holds, its own cosine to the question, a figure (and its comparison) for a figure
     question, a findings section, a list for a list question, a source in `named` (the sources
-    the question names)."""
+    the question names). The question's words for a concept (`CONCEPTS`) count as one term that a
+    sentence holds when it uses any word of the concept."""
     w = weights or ComposerWeights()
-    terms = set(query_terms)
-    total = sum(idf(t) for t in terms) or 1.0
     form = question_form(question)
-    facet = set(tokenize(question_facet(question))) if w.facet else set()
+    concepts, concept_words = concept_terms(question) if w.concepts else ({}, "")
+    replaced = set(tokenize(concept_words))
+    terms = set(query_terms)
+    mean_idf = sum(idf(t) for t in terms) / len(terms) if terms else 1.0
+    terms = (terms - replaced) | set(concepts)
+    facet = set(tokenize(question_facet(question))) - replaced | set(concepts) if w.facet else set()
+
+    def weight(t: str) -> float:  # a concept weighs as much as an average question term
+        return mean_idf if t in concepts else idf(t)
+
+    total = sum(weight(t) for t in terms) or 1.0
     figure_question = form["figure"] or (w.comparative and form["comparison"])
     rows: list[tuple[Passage, int, Unit, set[str], float | None, np.ndarray | None]] = []
     for p in passages[: w.from_passages]:
@@ -263,7 +322,10 @@ def candidate_features(
         for order, unit in enumerate(units):
             if len(unit.text.split()) > w.max_sentence_words:
                 continue
-            hits = (terms | facet) & set(tokenize(unit.text))
+            tokens = set(tokenize(unit.text)) | {
+                c for c, patterns in concepts.items() if any(p.search(unit.text) for p in patterns)
+            }
+            hits = (terms | facet) & tokens
             sim = float(sims[order]) if sims is not None else None
             rows.append(
                 (p, order, unit, hits, sim, vectors[order] if vectors is not None else None)
@@ -273,7 +335,7 @@ def candidate_features(
     n = len(rows) + 1
 
     def rarity(t: str) -> float:
-        return idf(t) * math.log(n / (0.5 + spread[t]))
+        return weight(t) * math.log(n / (0.5 + spread[t]))
 
     focus_total = sum(rarity(t) for t in terms) or 1.0
     facet_total = sum(rarity(t) for t in facet) or 1.0
@@ -282,7 +344,7 @@ def candidate_features(
         figure = bool(figure_question and FIGURE_RE.search(unit.text))
         values = np.array(
             [
-                sum(idf(t) for t in hits & terms) / total,
+                sum(weight(t) for t in hits & terms) / total,
                 sum(rarity(t) for t in hits & terms) / focus_total,
                 1.0 / p.rank,
                 p.similarity,

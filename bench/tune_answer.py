@@ -27,7 +27,8 @@ LIMITS = ((0, 1.0), (2, 1.0), (3, 1.0), (4, 1.0), (2, 0.8), (3, 0.8), (2, 0.9), 
 
 
 OFF = {"semantic": 0.0, "lexical": 1.0, "figure": 0.0, "comparison": 0.0, "listing": 0.0,
-       "passage": 0.0, "findings": 0.0, "focus": 0.0, "facet": 0.0}  # fmt: skip
+       "passage": 0.0, "findings": 0.0, "focus": 0.0, "facet": 0.0, "named": 0.0,
+       "concepts": False}  # fmt: skip
 ABLATION = [  # each row adds one part of the default scoring to the one before
     ("words only (idf-weighted overlap, the old composer's score)", OFF),
     ("+ sentence cosine", {**OFF, "semantic": 0.25}),
@@ -39,8 +40,10 @@ ABLATION = [  # each row adds one part of the default scoring to the one before
     ("+ findings section",
      {**OFF, "semantic": 0.25, "figure": 0.3, "comparison": 0.1, "listing": 0.12,
       "passage": 1.5, "findings": 0.5}),
-    ("+ focus term, lexical 0.5", {"facet": 0.0}),
-    ("+ the question's facet (the default)", {}),
+    ("+ focus term, lexical 0.5", {"facet": 0.0, "named": 0.0, "concepts": False}),
+    ("+ the question's facet", {"named": 0.0, "concepts": False}),
+    ("+ a source the question names", {"concepts": False}),
+    ("+ concepts (side effects = adverse events, ...; the default)", {}),
 ]  # fmt: skip
 
 

@@ -12,6 +12,7 @@ from assistant.answer import (
     answer_sentences_text,
     candidate_features,
     compose_answer,
+    concept_terms,
     question_facet,
     score_candidates,
 )
@@ -203,6 +204,19 @@ def test_a_question_naming_a_trial_is_answered_from_that_trial():
     named = compose(passages, question, named={"moffitt"})
     assert unnamed is not None and answer_sentences(unnamed)[0].startswith("In another trial")
     assert named is not None and answer_sentences(named)[0].startswith("Partial responses")
+
+
+def test_side_effects_are_answered_by_adverse_events_not_by_a_one_sided_test():
+    safety = (
+        "## Key findings\n"
+        "The one-sided log-rank P value was 0.026, so the trial missed its end point despite "
+        "the effect of everolimus on progression.\n"
+        "Most adverse events of everolimus were grade 1 or 2, stomatitis and rash above all.\n"
+    )
+    text = compose([passage(safety)], "What are the side effects of everolimus?")
+    assert text is not None and answer_sentences(text)[0].startswith("Most adverse events")
+    assert concept_terms("What dose of lanreotide?")[0].keys() == {"~dose"}
+    assert concept_terms("How long was survival?") == ({}, "")
 
 
 def test_list_sentence_refuses_long_lists_and_keeps_a_colon_after_a_heading():
