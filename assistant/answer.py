@@ -73,9 +73,17 @@ def unknown_terms(
     return out
 
 
-def should_abstain(passages: Sequence[Passage], threshold: float) -> bool:
-    """Abstain when no passage is at least `threshold`-similar to the question."""
-    return not passages or max(p.similarity for p in passages) < threshold
+def should_abstain(
+    passages: Sequence[Passage], threshold: float, named: Collection[str] = ()
+) -> bool:
+    """Abstain when no passage is at least `threshold`-similar to the question, unless one of
+    them comes from a source the question names (`named`: "What did NETTER-1 show?" is short
+    and far from any passage in meaning, yet plainly about a source the corpus holds)."""
+    if not passages:
+        return True
+    if any(p.chunk.doc_id in named for p in passages):
+        return False
+    return max(p.similarity for p in passages) < threshold
 
 
 def answer_sentences(text: str | None) -> list[str]:

@@ -188,7 +188,8 @@ class Assistant(IndexLifecycle):
         passages, qvec = self._search(query, k=k, mode=mode, filters=filters, offset=offset,
                                       timings=timings, follow_up=question)  # fmt: skip
         t0 = time.perf_counter()
-        abstained = should_abstain(passages, self.settings.abstain_threshold)
+        named = self.index.named_sources(query)
+        abstained = should_abstain(passages, self.settings.abstain_threshold, named)
         message = ABSTAIN_MESSAGE if abstained else None
         missing = self._unknown_terms(question) if not abstained else []
         if missing:
@@ -210,7 +211,7 @@ class Assistant(IndexLifecycle):
                 unit_vectors=index.unit_vectors_of,
                 labels=index.labels,
                 weights=self.composer,
-                named=index.named_sources(query),
+                named=named,
             )
             abstained = text is None
         timings["answer"] = (time.perf_counter() - t0) * 1000

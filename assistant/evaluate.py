@@ -76,7 +76,9 @@ def run_question(
     passages = answer.passages
     docs = [p.source["id"] for p in passages]
     abstained = answer.abstained or should_abstain(
-        passages[:k], assistant.settings.abstain_threshold
+        passages[:k],
+        assistant.settings.abstain_threshold,
+        assistant.index.named_sources(answer.query),
     )
     answer_rank = (
         first_answer_rank(q.patterns, [p.chunk.text for p in passages]) if q.answers else None

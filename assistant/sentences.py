@@ -86,6 +86,11 @@ def _list_after(text: str, pos: int) -> tuple[list[str], int]:
     return items, end
 
 
+# a bold label that is a sentence of its own ("**Grade.** Grade the tumour by ..."): read as a
+# label in the answer unit ("Grade: grade the tumour by ...")
+LEAD_LABEL_RE = re.compile(r"^\s*(?:(?:[-*+]|\d+[.)])\s+)?\*\*([^*\n]{1,60}?)[.!?]\*\*[ \t]+(?=\S)")
+# a sentence pointing to other notes of the corpus says nothing a clinician can use
+NAVIGATION_RE = re.compile(r"\bcorpus notes?\b", re.I)
 LABEL_RE = re.compile(r"^\*\*([^*]+?)\*\*[:.]?\s*(.*)$")
 
 
@@ -190,7 +195,10 @@ def answer_units(text: str) -> list[Unit]:
             raw = text[s:e]
         if raw.lstrip().startswith("#"):
             continue
-        sentence = clean(raw)
+        label = LEAD_LABEL_RE.match(raw)
+        sentence = clean(raw[label.end() :] if label else raw)
+        if label and not is_fragment(sentence):
+            sentence = f"{clean(label.group(1))}: {_lower_first(sentence)}"
         if sentence.endswith(":"):
             line_end = text.find("\n", e)
             if line_end == -1 or text[e:line_end].strip():
@@ -203,7 +211,7 @@ def answer_units(text: str) -> list[Unit]:
                 units.append(Unit(joined, s, max(e, list_end), is_list=True))
                 joined_until = list_end
             continue
-        if is_fragment(sentence):
+        if is_fragment(sentence) or NAVIGATION_RE.search(sentence):
             continue
         units.append(Unit(sentence, s, e))
     return units

@@ -15,6 +15,7 @@ from assistant.answer import (
     concept_terms,
     question_facet,
     score_candidates,
+    should_abstain,
 )
 from assistant.conversation import rewrite_query
 from assistant.evaluate import answer_metrics
@@ -217,6 +218,27 @@ def test_side_effects_are_answered_by_adverse_events_not_by_a_one_sided_test():
     assert text is not None and answer_sentences(text)[0].startswith("Most adverse events")
     assert concept_terms("What dose of lanreotide?")[0].keys() == {"~dose"}
     assert concept_terms("How long was survival?") == ({}, "")
+
+
+def test_a_bold_label_reads_as_a_label_and_pointers_to_other_notes_are_no_answer():
+    text = (
+        "- **Grade.** Grade the tumour by Ki-67 index and mitotic count in every patient.\n"
+        "- **PRRT works here.** PRRT prolonged progression-free survival in midgut NETs.\n"
+        "- Ablation alongside resection is covered in a separate corpus note.\n"
+    )
+    assert [u.text for u in answer_units(text)] == [
+        "Grade: grade the tumour by Ki-67 index and mitotic count in every patient.",
+        "PRRT works here: PRRT prolonged progression-free survival in midgut NETs.",
+    ]
+
+
+def test_a_named_source_among_the_passages_is_answered_below_the_threshold():
+    p = passage(TRIAL, doc="raymond-2011-sunitinib")
+    p.similarity = 0.2
+    assert should_abstain([p], 0.42)
+    assert not should_abstain([p], 0.42, named={"raymond-2011-sunitinib"})
+    assert should_abstain([p], 0.42, named={"another-source"})
+    assert should_abstain([], 0.42, named={"raymond-2011-sunitinib"})
 
 
 def test_list_sentence_refuses_long_lists_and_keeps_a_colon_after_a_heading():
