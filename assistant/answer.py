@@ -102,7 +102,8 @@ FIGURE_QUESTION = re.compile(
     r"\b(how (long|many|much|often|frequent|likely|common|well|effective)|median|mean|average|rate|rates|"
     r"proportion|percentage|percent|share|fraction|number|survival|pfs|os|time to|duration|"
     r"hazard|risk|incidence|prevalence|mortality|frequency|odds|response|orr|dose|activity|"
-    r"results?|outcomes?|benefit|efficacy|longer|improve|improved)\b",
+    r"results?|outcomes?|benefit|efficacy|longer|improve|improved|"
+    r"(what|which) did\b.{0,80}\b(show|find|report|demonstrate|achieve))\b",
     re.I,
 )
 LIST_QUESTION = re.compile(

@@ -28,7 +28,7 @@ from .index import SearchIndex, index_backend
 from .lexical import tokenize
 from .lifecycle import IndexLifecycle, StageProgress, one_snapshot
 from .references import cited_ids, render
-from .rerank import diversify
+from .rerank import diversify, named_first
 from .retrieve import Ranked, RetrievalParams, reciprocal_rank_fusion, retrieve
 from .similarity import with_similarity
 from .types import CITATION_FIELDS, MODES, Answer, Filters, Passage
@@ -143,8 +143,10 @@ class Assistant(IndexLifecycle):
         )
         if follow_up and follow_up != query and s.follow_up_focus:
             ranked = self._focus(index, ranked, follow_up, mode, filters)
+        named = index.named_sources(query)  # a follow-up's query carries earlier names
+        if named:
+            ranked = named_first(index, ranked, named, qvec, s.rrf_k, filters)
         if s.max_per_source:
-            named = index.named_sources(query)  # a follow-up's query carries earlier names
             ranked = diversify(ranked, index.doc_of_row, s.max_per_source, named,
                                s.diversity_keep_above)  # fmt: skip
         ranked = ranked[offset : offset + k]

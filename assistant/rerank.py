@@ -1,10 +1,41 @@
-"""Re-order candidates: no source fills more than its share of the top ranks."""
+"""Re-order candidates: the sources a question names come up, and no source fills more than
+its share of the top ranks."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
 
-from .retrieve import Ranked
+import numpy as np
+
+from .index import SearchIndex
+from .retrieve import Ranked, reciprocal_rank_fusion
+from .types import Filters
+
+
+def named_first(
+    index: SearchIndex,
+    ranked: Ranked,
+    named: Collection[str],
+    query_vector: np.ndarray,
+    rrf_k: float,
+    filters: Filters | None = None,
+) -> Ranked:
+    """`ranked` fused (reciprocal rank) with the chunks of the sources the question names,
+    ordered by their cosine to the question: "What did PROMID find?" is short, and its words
+    other than the trial's name pull up guidelines that cite it, so the trial's own passages
+    would otherwise rank below them (or not at all). A source `filters` rules out stays out."""
+    docs = [
+        pos
+        for pos, doc in enumerate(index.doc_ids)
+        if doc in named and (filters is None or filters.allows(index.sources[doc]))
+    ]
+    if not docs or index.row_docs is None:
+        return ranked
+    rows = np.flatnonzero(np.isin(np.asarray(index.row_docs), docs))
+    sims = index.vectors[rows] @ query_vector.astype(np.float32)
+    order = np.argsort(-sims, kind="stable")
+    own: Ranked = [(int(rows[i]), float(sims[i])) for i in order]
+    return reciprocal_rank_fusion([ranked, own], [1.0, 1.0], rrf_k)
 
 
 def diversify(

@@ -383,3 +383,11 @@ def test_end_to_end_on_the_fixture_corpus(fake_assistant):
     shown = session.show("Eta 2017")  # `/show LABEL` opens a source the passages cite
     assert shown["source"]["id"] == "prrt-study" and shown["rank"] == "Eta 2017"
     assert "PRRT" in shown["citation"] or "peptide receptor" in shown["citation"].lower()
+
+
+def test_the_passages_of_a_named_source_come_first(fake_assistant):
+    question = "What was found with octreotide in midgut tumours?"
+    plain = fake_assistant.search(question)
+    assert plain[0].chunk.doc_id == "octreotide-trial"
+    named = fake_assistant.search(question.replace("found", "found by Eta"))
+    assert named[0].chunk.doc_id == "prrt-study"  # Eta 2017, named by its first author
