@@ -28,6 +28,12 @@ FLOWING_END = re.compile(
 )
 
 
+# ... but a passive one does not: "Eleven studies were included: 662 patients had ..."
+PASSIVE_END = re.compile(
+    r"\b(is|are|was|were|be|been|being)\s+(\w+ed|made|given|seen|shown)$", re.I
+)
+
+
 @dataclass(frozen=True)
 class Unit:
     """One candidate answer sentence of a chunk: its reading text and where it sits."""
@@ -145,7 +151,8 @@ def list_sentence(lead: str, items: list[str]) -> str | None:
     joined = _join_items(items)
     if not joined:
         return None
-    sentence = f"{head} {joined}" if FLOWING_END.search(head) else f"{head}: {joined}"
+    flows = FLOWING_END.search(head) and not PASSIVE_END.search(head)
+    sentence = f"{head} {joined}" if flows else f"{head}: {joined}"
     return sentence.rstrip(".;,") + "."
 
 

@@ -246,6 +246,12 @@ def test_list_sentence_refuses_long_lists_and_keeps_a_colon_after_a_heading():
     assert list_sentence("Grade 3-4 toxicities:", ["fatigue, 23%", "nausea, 8%"]) == (
         "Grade 3-4 toxicities: fatigue, 23%; and nausea, 8%."
     )
+    assert list_sentence("The criteria included:", ["a resected primary", "low grade"]) == (
+        "The criteria included a resected primary and low grade."
+    )
+    assert list_sentence("Eleven studies were included:", ["662 had pNETs", "164 SBNETs"]) == (
+        "Eleven studies were included: 662 had pNETs and 164 SBNETs."  # passive: no object
+    )
 
 
 def test_no_fragment_reaches_the_answer():
