@@ -143,7 +143,7 @@ class Assistant(IndexLifecycle):
         )
         if follow_up and follow_up != query and s.follow_up_focus:
             ranked = self._focus(index, ranked, follow_up, mode, filters)
-        named = index.named_sources(query)  # a follow-up's query carries earlier names
+        named = self.named_sources(query)  # a follow-up's query carries earlier names
         if named:
             ranked = named_first(index, ranked, named, qvec, s.rrf_k, filters)
         if s.max_per_source:
@@ -190,7 +190,7 @@ class Assistant(IndexLifecycle):
         passages, qvec = self._search(query, k=k, mode=mode, filters=filters, offset=offset,
                                       timings=timings, follow_up=question)  # fmt: skip
         t0 = time.perf_counter()
-        named = self.index.named_sources(query)
+        named = self.named_sources(query)
         abstained = should_abstain(passages, self.settings.abstain_threshold, named)
         message = ABSTAIN_MESSAGE if abstained else None
         missing = self._unknown_terms(question) if not abstained else []
@@ -247,6 +247,11 @@ class Assistant(IndexLifecycle):
         """Whether a word (after stemming) occurs anywhere in the indexed corpus."""
         tokens = tokenize(word, self.settings.bm25_stemmer)
         return bool(tokens) and self.index.has_term(tokens[0])
+
+    def named_sources(self, question: str) -> set[str]:
+        """The sources a question names by first author or trial (`SearchIndex.named_sources`,
+        with the model's whole words as the everyday words)."""
+        return self.index.named_sources(question, getattr(self.embedder, "vocabulary", None))
 
     def _unknown_terms(self, question: str) -> list[str]:
         """Specific words of the question the corpus never uses (see `answer.unknown_terms`)."""

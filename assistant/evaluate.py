@@ -78,7 +78,7 @@ def run_question(
     abstained = answer.abstained or should_abstain(
         passages[:k],
         assistant.settings.abstain_threshold,
-        assistant.index.named_sources(answer.query),
+        assistant.named_sources(answer.query),
     )
     answer_rank = (
         first_answer_rank(q.patterns, [p.chunk.text for p in passages]) if q.answers else None

@@ -11,7 +11,7 @@ import math
 import re
 import sqlite3
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,10 +158,20 @@ class SearchIndex:
                 out.setdefault(name, set()).add(doc_id)
         return out
 
-    def named_sources(self, question: str) -> set[str]:
-        """Ids of the sources whose first author or trial name the question mentions."""
-        words = set(re.findall(r"[a-z0-9]+(?:-[a-z0-9]+)*", question.lower()))
-        return set().union(*(self._by_name.get(w, ()) for w in words))
+    def named_sources(self, question: str, common: Collection[str] | None = None) -> set[str]:
+        """Ids of the sources whose first author or trial name the question mentions. A name
+        that is also an everyday word (in `common`: "Hope", "CLARINET", an author "Long") counts
+        only when written with a capital and not as the question's first word."""
+        out: set[str] = set()
+        for i, match in enumerate(re.finditer(r"\w+(?:-\w+)*", question)):
+            word = match.group(0)
+            docs = self._by_name.get(word.lower())
+            if not docs:
+                continue
+            if common is not None and word.lower() in common and (i == 0 or word.islower()):
+                continue
+            out |= docs
+        return out
 
     def doc_of_row(self, row: int) -> str:
         assert self.row_docs is not None

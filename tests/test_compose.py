@@ -397,3 +397,11 @@ def test_the_passages_of_a_named_source_come_first(fake_assistant):
     assert plain[0].chunk.doc_id == "octreotide-trial"
     named = fake_assistant.search(question.replace("found", "found by Eta"))
     assert named[0].chunk.doc_id == "prrt-study"  # Eta 2017, named by its first author
+
+
+def test_a_name_that_is_an_everyday_word_counts_only_with_its_capital(fake_assistant):
+    index = fake_assistant.index
+    assert index.named_sources("what was found by eta?") == {"prrt-study"}
+    assert index.named_sources("What was found by Eta?", common={"eta"}) == {"prrt-study"}
+    assert index.named_sources("What was found by eta?", common={"eta"}) == set()
+    assert index.named_sources("Eta found what?", common={"eta"}) == set()  # the first word
