@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from .source import SourceRecord
 
 ID_RE = re.compile(r"`?\b([a-z0-9]+(?:-[a-z0-9]+)+)\b`?")
+# "in the note `ho-2007-...`" reads "in Ho 2007": the reader sees sources, not notes
+NOTE_ID_RE = re.compile(r"\b(?:the )?note " + ID_RE.pattern)
 
 
 def short_label(meta: SourceRecord) -> str:
@@ -65,13 +67,14 @@ def cited_ids(text: str, known: Mapping[str, str] | Iterable[str]) -> list[str]:
 
 
 def render(text: str, labels: Mapping[str, str]) -> str:
-    """`text` with every known source id (bare or in backticks) replaced by its label."""
+    """`text` with every known source id (bare or in backticks, "the note" before it left out)
+    replaced by its label."""
 
     def swap(match: re.Match[str]) -> str:
         label = labels.get(match.group(1))
         return label if label is not None else match.group(0)
 
-    return ID_RE.sub(swap, text)
+    return ID_RE.sub(swap, NOTE_ID_RE.sub(swap, text))
 
 
 GENERIC_NAMES = frozenset(

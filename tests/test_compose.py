@@ -285,6 +285,9 @@ def test_cross_reference_ids_are_rendered_as_labels():
     text = compose([passage(see)], "Where are the registry results?", labels=labels)
     assert text is not None and "Le Treut 2013" in text and "le-treut" not in text
     assert render("see `le-treut-2013-eltr-transplantation`.", labels) == "see Le Treut 2013."
+    assert render("In the note le-treut-2013-eltr-transplantation, 5-year", labels) == (
+        "In Le Treut 2013, 5-year"
+    )
     assert cited_ids(LIST, labels) == ["le-treut-2013-eltr-transplantation"]
 
 
