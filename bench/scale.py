@@ -277,9 +277,11 @@ def measure_add(
     """Add `args.add` chunks of new sources as a delta; agreement of top-10 with a rebuild."""
     from assistant.chunk import embedding_text
     from assistant.incremental import add_delta
-    from assistant.index import assemble_index, load_index
+    from assistant.index import load_index, load_snapshot
     from assistant.lexical import tokenize
     from assistant.retrieve import RetrievalParams, retrieve
+    from assistant.staging import StagedBatch
+    from assistant.stream_build import write_index
 
     base = Synthetic(args.chunks, mat)  # the built chunks again, their vectors from the index
     docs, chunks = base.docs, list(base.chunks(register=False))
@@ -310,10 +312,15 @@ def measure_add(
         return out
     del previous
     t0 = time.perf_counter()
-    full = assemble_index(all_docs, chunks + new_chunks, np.concatenate([vectors, new_vectors]),
-                          model=mat["model"], chunker=s.chunker_config(),
-                          bm25_stemmer=s.bm25_stemmer, corpus_files={},
-                          corpus_fingerprint="rebuild", dense=s.dense_config())  # fmt: skip
+    rebuild = index_dir.parent / f"{index_dir.name}-rebuild"  # the whole index from its vectors
+    shutil.rmtree(rebuild, ignore_errors=True)
+    n_all = len(chunks) + len(new_chunks)
+    no_units = StagedBatch(np.concatenate([vectors, new_vectors]),
+                           np.zeros((0, vectors.shape[1]), np.float32), np.zeros(n_all, np.int64))  # fmt: skip
+    write_index(rebuild, all_docs, chunks + new_chunks, no_units, model=mat["model"],
+                chunker=s.chunker_config(), bm25_stemmer=s.bm25_stemmer,
+                dense=s.dense_config(), corpus_fingerprint="rebuild")  # fmt: skip
+    full = load_snapshot(rebuild, rebuild)
     out["rebuild_s"] = round(time.perf_counter() - t0, 1)
     questions = [(q, v) for q, v in zip(mat["questions"], mat["queries"], strict=True)]
     for c, v in list(zip(new_chunks, new_vectors, strict=True))[:50]:
@@ -332,6 +339,8 @@ def measure_add(
         out[key] = round(float(np.mean(agree)), 4)
         out[key + "_gold"] = round(float(np.mean(agree[:n_gold])), 4)
         out[key + "_new"] = round(float(np.mean(agree[n_gold:])), 4)
+    del full
+    shutil.rmtree(rebuild, ignore_errors=True)
     return out
 
 
