@@ -106,7 +106,6 @@ class StreamBuild:
         self.work = self.staging.folder / WORK
         self.source = VectorSource(docs, embedder, chunker=chunker, format_version=FORMAT_VERSION,
                                    previous=previous, unit_vectors=unit_vectors)  # fmt: skip
-        self.titles = {d.id: d.title for d in docs}
         self.resumed = self.reused = self.embedded = 0
 
     def _report(self, stage: str, done: int, total: int) -> None:
@@ -131,8 +130,8 @@ class StreamBuild:
             if total:
                 self._report("embed", 0, total)
             for number, batch in enumerate(_batched(self.chunks(), self.batch_chunks)):
-                vectors = self._batch_vectors(number, batch, total)
-                writer.add(batch, vectors)
+                texts = writer.texts(batch)
+                writer.add(batch, self._batch_vectors(number, batch, texts, total), texts)
                 self._report("embed", writer.rows, total)
             if writer.rows != total:
                 raise ValueError(f"the corpus gave {writer.rows} chunks, {total} were counted")
@@ -149,14 +148,12 @@ class StreamBuild:
         return StreamResult(index, document_changes(self.docs, self.previous), total,
                             self.reused, self.embedded, self.resumed)  # fmt: skip
 
-    def _texts(self, batch: Sequence[Chunk]) -> list[str]:
-        return [embedding_text(c, self.titles[c.doc_id]) for c in batch]
-
-    def _batch_vectors(self, number: int, batch: list[Chunk], total: int) -> StagedBatch:
+    def _batch_vectors(self, number: int, batch: list[Chunk], texts: list[str],
+                       total: int) -> StagedBatch:  # fmt: skip
         """The batch's vectors: staged by an interrupted run, else reused or embedded (and then
         staged, when anything was embedded)."""
         ids = [c.id for c in batch]
-        digest = batch_digest(ids, self._texts(batch))
+        digest = batch_digest(ids, texts)
         dim = self.embedder.dimension
         staged = self.staging.load(number, digest, len(batch), dim)
         if staged is not None:
@@ -227,12 +224,12 @@ class IndexWriter:
         """What is embedded, and indexed by BM25, for each chunk of `batch`."""
         return [embedding_text(c, self.titles[c.doc_id]) for c in batch]
 
-    def add(self, batch: Sequence[Chunk], vectors: StagedBatch) -> None:
-        """Append the next chunks with their vectors and answer-unit vectors."""
+    def add(self, batch: Sequence[Chunk], vectors: StagedBatch, texts: Sequence[str]) -> None:
+        """Append the next chunks with their vectors, answer-unit vectors and texts (`texts`)."""
         self.chunks.add(batch)
         self.vectors.append(vectors.vectors)
         self.units.append(vectors.units)
-        self.bm25.add(self.texts(batch))
+        self.bm25.add(texts)
         last = self.offsets[-1]
         self.offsets.extend(last + int(n) for n in np.cumsum(vectors.unit_counts).tolist())
         self.row_docs.extend(self.positions.get(c.doc_id, -1) for c in batch)
@@ -312,7 +309,7 @@ def write_index(
     writer = IndexWriter(folder, folder / ".bm25-counts", docs, vectors.vectors.shape[1],
                          bm25_stemmer)  # fmt: skip
     try:
-        writer.add(chunks, vectors)
+        writer.add(chunks, vectors, writer.texts(chunks))
         info = writer.finish(((d.id, d.body, d.body_offset) for d in docs), dense=dense,
                              corpus_root=corpus_root, bm25_scope=bm25_scope)  # fmt: skip
     finally:
