@@ -32,6 +32,7 @@ Needs the project index (assistant index) and /work/shared/bench/scifact (--scif
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import re
@@ -289,7 +290,12 @@ def measure_add(
     vectors = np.array(built.vectors, dtype=np.float32)  # a copy: the view dies with the index
     del built
     new = Synthetic(args.add, mat, seed=1, prefix="add")
-    new_docs, new_chunks = new.docs, list(new.chunks())
+    new_chunks = list(new.chunks())
+    bodies: dict[str, list[str]] = {}
+    for c in new_chunks:
+        bodies.setdefault(c.doc_id, []).append(c.text)
+    # an added source must hold its body (the delta's notes table); its chunks' texts stand in
+    new_docs = [dataclasses.replace(d, body="\n\n".join(bodies.get(d.id, []))) for d in new.docs]
     titles = {d.id: d.title for d in new_docs}
     texts = [embedding_text(c, titles[c.doc_id]) for c in new_chunks]
     new_vectors = new.embedder.embed_documents(texts)
