@@ -21,12 +21,13 @@ from typing import Any
 from .chunk import chunk_documents
 from .embed import Embedder, embedder_backend
 from .errors import InputError
-from .index import FORMAT_VERSION, SearchIndex, build_index, load_index, save_index
+from .index import FORMAT_VERSION, SearchIndex, load_index
 from .lexical import tokenize
 from .metrics import eval_libraries, ranking_metrics
 from .retrieve import RetrievalParams, retrieve
 from .settings import Settings
 from .snapshots import read_live
+from .stream_build import StreamBuild
 from .types import MODES, Document
 
 StageProgress = Callable[[str, int, int], None]
@@ -176,22 +177,19 @@ def open_index(
         return load_index(folder, live)
     chunks = chunk_documents(dataset.docs, settings.chunk_max_tokens, settings.chunk_overlap_tokens)
     started = time.perf_counter()
-    index, _, _ = build_index(
-        dataset.docs,
-        chunks,
-        embedder,
-        chunker=settings.chunker_config(),
-        bm25_stemmer=settings.bm25_stemmer,
-        corpus_files={"corpus.jsonl": dataset.fingerprint},
-        corpus_fingerprint=dataset.fingerprint,
-        progress=progress,
-        unit_vectors=False,  # ranking only: the answer stage's sentence vectors are not needed
-        dense=settings.dense_config(),
-    )
+    # the full build `assistant index` runs (streamed, resumable), into the cache folder
+    build = StreamBuild(folder, dataset.docs, lambda: chunks, embedder,
+                        chunker=settings.chunker_config(), bm25_stemmer=settings.bm25_stemmer,
+                        corpus_files={"corpus.jsonl": dataset.fingerprint},
+                        corpus_fingerprint=dataset.fingerprint, progress=progress,
+                        unit_vectors=False,  # ranking only: no answer-unit vectors needed
+                        dense=settings.dense_config(),
+                        batch_chunks=settings.build_batch_chunks, n_chunks=len(chunks))  # fmt: skip
+    index = build.run().index
     index.manifest["build_seconds"] = round(time.perf_counter() - started, 3)
     index.manifest["beir"] = {"dataset": dataset.name, "folder": str(dataset.folder)}
-    save_index(index, folder)
-    return index
+    build.save(index)
+    return load_index(folder)  # the saved snapshot: the build's files were moved there
 
 
 def rank_documents(

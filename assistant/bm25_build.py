@@ -15,7 +15,7 @@ import math
 import shutil
 from array import array
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
@@ -76,8 +76,12 @@ class BM25Builder:
         self._voc.close()
         self._tf.close()
 
-    def finish(self, out: Path) -> bool:
-        """Write the bm25s index into `out`; False (and nothing written) for no documents."""
+    def finish(self, out: Path, scope: tuple[Mapping[str, int], int] | None = None) -> bool:
+        """Write the bm25s index into `out`; False (and nothing written) for no documents.
+
+        `scope` (documents per term, number of documents) scores the terms with their idf over
+        a larger collection these documents are part of (an incremental delta: all live chunks);
+        a term it lacks keeps its own count. Without it, the idf is these documents' own."""
         self.close()
         n_docs = len(self.doc_lens)
         if not n_docs:
@@ -86,9 +90,15 @@ class BM25Builder:
 
         p = self.params
         df = np.frombuffer(self.df, dtype=np.int64)
+        counts, sizes = df.tolist(), [n_docs] * len(df)  # per term: its documents, of how many
+        if scope is not None:
+            scope_df, scope_docs = scope
+            for t, i in self.vocab.items():
+                if t != EMPTY:  # the empty text's token keeps its own (it is never searched)
+                    counts[i], sizes[i] = scope_df.get(t, counts[i]), scope_docs
         idf = np.zeros(len(df), dtype=p.dtype)
-        for term, n in enumerate(df.tolist()):  # bm25s's Lucene idf, in Python floats
-            idf[term] = math.log(1 + (n_docs - n + 0.5) / (n + 0.5))
+        for term, (n, size) in enumerate(zip(counts, sizes, strict=True)):  # bm25s's Lucene idf
+            idf[term] = math.log(1 + (size - n + 0.5) / (n + 0.5))
         lens = np.frombuffer(self.doc_lens, dtype=np.int64)
         indptr = np.zeros(len(df) + 1, dtype=np.int64)
         np.cumsum(df, out=indptr[1:])

@@ -1,6 +1,6 @@
 """The vectors a build indexes: which chunks keep their vectors from the previous index (same
-model, backend, chunking and text), and embedding the rest. `index.build_index` runs this step
-and then indexes the ready vectors (`index.assemble_index`)."""
+model, backend, chunking and text), and embedding the rest: batch by batch in a full build
+(`stream_build.py`), for the new chunks at once in an incremental one (`chunk_vectors`)."""
 
 from __future__ import annotations
 

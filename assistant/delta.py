@@ -8,15 +8,14 @@ base rows of changed and removed sources, which no search returns. A later addit
 delta (its surviving chunks keep their vectors) and keeps the same base; `assistant index
 --compact` merges both into a fresh full index. Rows: base rows first, then delta rows.
 
-The delta's BM25 scores are put on the scale of the whole index: each term's scores are
-multiplied by the ratio of its idf over all live chunks to its idf over the delta alone (the
-length normalisation stays the delta's own). docs/performance.md measures how close this is to
+The delta is written by the code a full build writes with (`stream_build.write_index`). Its
+BM25 scores are on the scale of the whole index: each term is scored with its idf over all live
+chunks, not over the delta alone (the length normalisation stays the delta's own). docs/performance.md measures how close this is to
 a full rebuild.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 from collections import Counter
@@ -147,26 +146,6 @@ class DeltaDense:
         hits = base + [(r + self.n_base, s) for r, s in delta]
         hits.sort(key=lambda h: (-h[1], h[0]))
         return hits[:n]
-
-
-def calibrate_bm25(bm25: Any, delta_df: Mapping[str, int], n_delta: int,
-                   merged_df: Mapping[str, int], n_live: int) -> None:  # fmt: skip
-    """Rescale a delta bm25s index's stored scores from its own idf to the whole index's
-    (Lucene BM25: a term's score is its idf times a term-frequency part)."""
-
-    def idf(df: int, n: int) -> float:
-        return math.log(1 + (n - df + 0.5) / (df + 0.5))
-
-    if bm25 is None:
-        return
-    data, indptr = bm25.scores["data"], bm25.scores["indptr"]
-    for term, tid in bm25.vocab_dict.items():
-        df = delta_df.get(term, 0)
-        if not df or tid + 1 >= len(indptr):
-            continue
-        own = idf(df, n_delta)
-        if own > 0:
-            data[indptr[tid] : indptr[tid + 1]] *= idf(merged_df.get(term, df), n_live) / own
 
 
 def token_doc_freq(chunks: Sequence[Chunk], titles: Mapping[str, str], stemmer: str | None

@@ -21,7 +21,6 @@ from .delta import (
     StackedChunks,
     StackedNotes,
     StackedRows,
-    calibrate_bm25,
     link_base,
     token_doc_freq,
 )
@@ -30,11 +29,12 @@ from .index import (
     ROW_DOCS,
     SNAPSHOTS,
     SearchIndex,
-    _write_files,
-    assemble_index,
     load_snapshot,
 )
+from .index_manifest import sources_of
 from .snapshots import write_snapshot
+from .staging import StagedBatch
+from .stream_build import write_index
 from .types import Chunk, Document
 
 
@@ -97,11 +97,6 @@ def add_delta(
     wanted = {c.doc_id for c in delta_chunks} | set(changes["added"]) | set(changes["changed"])
     delta_docs = [_with_note(d, previous, changes) for d in docs if d.id in wanted]
     auto = int(base_dense.get("auto_threshold", 50_000))
-    delta = assemble_index(delta_docs, delta_chunks, delta_vectors, model=m["model"],
-                           chunker=m["chunker"], bm25_stemmer=bm25_stemmer, corpus_files={},
-                           corpus_fingerprint="", corpus_root=corpus_root, units=delta_units,
-                           unit_offsets=delta_offsets,
-                           dense={"type": "auto", "auto_threshold": auto})  # fmt: skip
 
     # term statistics of the live chunks: previous, minus what left, plus what came
     prev_titles = {k: str(v.get("title") or "") for k, v in previous.sources.items()}
@@ -111,9 +106,9 @@ def add_delta(
     doc_freq.update(token_doc_freq(chunks, {d.id: d.title for d in docs}, bm25_stemmer))
     merged_df = {t: n for t, n in doc_freq.items() if n > 0}
     n_live = n_base - len(tomb) + len(delta_chunks)
-    calibrate_bm25(delta.bm25, delta.doc_freq, len(delta_chunks), merged_df, n_live)
 
-    sources = {d: (delta.sources[d] if d in delta.sources else previous.sources[d]) for d in by_id}
+    delta_sources = sources_of(delta_docs, corpus_root)
+    sources = {d: (delta_sources[d] if d in delta_sources else previous.sources[d]) for d in by_id}
     pos = {d: i for i, d in enumerate(sources)}
     remap = np.array([pos.get(d, -1) for d in previous.doc_ids] + [-1], dtype=np.int32)
     base_rows = remap[np.where(row_docs[:n_base] >= 0, row_docs[:n_base], -1)]
@@ -121,35 +116,39 @@ def add_delta(
     merged_rows = np.concatenate(
         [base_rows, np.array([pos[c.doc_id] for c in delta_chunks], dtype=np.int32)]
     ).astype(np.int32)
-
     prev_docs = m.get("corpus", {}).get("documents", {})
-    new_docs = delta.manifest["corpus"]["documents"]
-    manifest = {k: v for k, v in m.items() if k not in ("store", "build_seconds")}
-    manifest |= {
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "bm25": dict(m["bm25"]) | {"stemmer": bm25_stemmer},
-        "dense": base_dense,
-        "delta": {
-            "base_chunks": n_base,
-            "base_dense": base_dense,
-            "base_created_at": old.get("base_created_at", m.get("created_at")),
-            "chunks": len(delta_chunks),
-            "tombstones": len(tomb),
-            "dense": delta.manifest["dense"],
-        },
-        "corpus": {
-            "fingerprint": corpus_fingerprint,
-            "files": dict(corpus_files),
-            "documents": {d: new_docs[d] if d in new_docs else prev_docs[d] for d in by_id},
-        },
-        "counts": {"documents": len(docs), "chunks": n_live,
-                   "sentences": int(m.get("counts", {}).get("sentences", 0)) + len(units)},
-    } | dict(extra_manifest or {})  # fmt: skip
 
     def fill(folder: Path) -> None:
         link_base(base_folder, folder)
-        (folder / DELTA).mkdir()
-        _write_files(delta, folder / DELTA)
+        # the delta: a whole small index, written as a full build writes one; its BM25 scored
+        # with each term's idf over all live chunks (base and delta), so the two add up
+        delta = write_index(folder / DELTA, delta_docs, delta_chunks,
+                            StagedBatch(delta_vectors, delta_units, np.asarray(counts)),
+                            model=m["model"], chunker=m["chunker"], bm25_stemmer=bm25_stemmer,
+                            dense={"type": "auto", "auto_threshold": auto},
+                            corpus_root=corpus_root, bm25_scope=(merged_df, n_live))  # fmt: skip
+        new_docs = delta["corpus"]["documents"]
+        manifest = {k: v for k, v in m.items() if k not in ("store", "build_seconds")}
+        manifest |= {
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "bm25": dict(m["bm25"]) | {"stemmer": bm25_stemmer},
+            "dense": base_dense,
+            "delta": {
+                "base_chunks": n_base,
+                "base_dense": base_dense,
+                "base_created_at": old.get("base_created_at", m.get("created_at")),
+                "chunks": len(delta_chunks),
+                "tombstones": len(tomb),
+                "dense": delta["dense"],
+            },
+            "corpus": {
+                "fingerprint": corpus_fingerprint,
+                "files": dict(corpus_files),
+                "documents": {d: new_docs[d] if d in new_docs else prev_docs[d] for d in by_id},
+            },
+            "counts": {"documents": len(docs), "chunks": n_live,
+                       "sentences": int(m.get("counts", {}).get("sentences", 0)) + len(units)},
+        } | dict(extra_manifest or {})  # fmt: skip
         np.save(folder / TOMBSTONES, tomb)
         np.save(folder / ROW_DOCS, merged_rows)
         (folder / "sources.json").write_text(

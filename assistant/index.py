@@ -1,6 +1,7 @@
-"""The search index: build it from chunks and their vectors, save it as a snapshot, load it
+"""The search index: what it holds, saving one held in memory as a snapshot, loading a snapshot
 memory-mapped. Dense search is FAISS (type chosen by size, `dense.py`), lexical search BM25
-(bm25s); chunk texts and notes live in an on-disk store read by row (`chunk_store.py`)."""
+(bm25s); chunk texts and notes live in an on-disk store read by row (`chunk_store.py`). Indexes
+are built by `stream_build.py` (a full build, and the delta of an incremental one)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,7 @@ import json
 import math
 import re
 import sqlite3
-from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 
 from . import dense as dense_index
-from .chunk import embedding_text
 from .chunk_store import (
     CHUNKS_DB,
     ChunkRows,
@@ -29,10 +28,9 @@ from .chunk_store import (
     VectorFile,
     write_store,
 )
-from .chunk_vectors import chunk_vectors, index_backend
+from .chunk_vectors import index_backend
 from .currency import is_after_review
 from .dense import Vectors
-from .embed import Embedder
 from .errors import IndexStateError
 from .index_checks import (
     FORMAT_VERSION,
@@ -42,13 +40,6 @@ from .index_checks import (
     check_model,
     stale_reason,
 )
-from .index_manifest import (
-    build_manifest,
-    model_record,
-    notes_of,
-    sources_of,
-)
-from .lexical import tokenize
 from .references import source_labels, source_names
 from .snapshots import (
     CURRENT,
@@ -60,7 +51,7 @@ from .snapshots import (
     write_snapshot,
 )
 from .source import CITATION_FIELDS
-from .types import Chunk, Document
+from .types import Chunk
 
 __all__ = [
     "CURRENT",
@@ -79,7 +70,6 @@ __all__ = [
 SENTENCES = "sentences.npy"  # vectors of the chunks' answer units
 SENTENCE_OFFSETS = "sentence_offsets.npy"  # chunk row i owns sentence rows [i] .. [i + 1]
 ROW_DOCS = "row_docs.npy"  # chunk row -> position of its source in sources.json
-StageProgress = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -219,110 +209,6 @@ class BuildReport:
         out = dict(self.__dict__)
         out["index_dir"] = str(self.index_dir)
         return out
-
-
-def build_index(
-    docs: Sequence[Document],
-    chunks: Sequence[Chunk],
-    embedder: Embedder,
-    *,
-    chunker: dict[str, int],
-    bm25_stemmer: str | None,
-    corpus_files: dict[str, str],
-    corpus_fingerprint: str,
-    previous: SearchIndex | None = None,
-    progress: StageProgress | None = None,
-    corpus_root: Path | None = None,
-    unit_vectors: bool = True,
-    dense: dict[str, Any] | None = None,
-) -> tuple[SearchIndex, dict[str, list[str]], int]:
-    """Embed what is new or changed (reusing vectors of unchanged documents) and index it all.
-
-    Note paths are stored relative to `corpus_root` when given, and each note's body is stored
-    in the index, so a snapshot serves its sources without reading the corpus again.
-    `unit_vectors=False` leaves the answer-unit vectors out (an index used for ranking only, as
-    the BEIR benchmarks are). `dense` is the dense index configuration (`Settings.dense_config`;
-    default: auto). Returns the index, the added/changed/removed document ids and the number of
-    reused chunks.
-    """
-    ready = chunk_vectors(docs, chunks, embedder, chunker=chunker, format_version=FORMAT_VERSION,
-                          previous=previous, progress=progress,
-                          unit_vectors=unit_vectors)  # fmt: skip
-    index = assemble_index(docs, chunks, ready.vectors, model=model_record(embedder), chunker=chunker,
-                           bm25_stemmer=bm25_stemmer, corpus_files=corpus_files,
-                           corpus_fingerprint=corpus_fingerprint, corpus_root=corpus_root,
-                           units=ready.units, unit_offsets=ready.unit_offsets, dense=dense,
-                           progress=progress)  # fmt: skip
-    return index, ready.changes, ready.reused
-
-
-def assemble_index(
-    docs: Sequence[Document],
-    chunks: Sequence[Chunk],
-    vectors: np.ndarray,
-    *,
-    model: dict[str, Any],
-    chunker: dict[str, int],
-    bm25_stemmer: str | None,
-    corpus_files: dict[str, str],
-    corpus_fingerprint: str,
-    corpus_root: Path | None = None,
-    units: np.ndarray | None = None,
-    unit_offsets: np.ndarray | None = None,
-    dense: dict[str, Any] | None = None,
-    progress: StageProgress | None = None,
-) -> SearchIndex:
-    """Index chunks whose vectors are ready (row i of `vectors` is chunk i): the dense index of
-    the configured type, BM25 over the chunk texts, and the manifest describing both."""
-    import bm25s
-
-    by_doc = {d.id: d for d in docs}
-    if units is None or unit_offsets is None:
-        units = np.zeros((0, vectors.shape[1]), dtype=np.float32)
-        unit_offsets = np.zeros(len(chunks) + 1, dtype=np.int64)
-    if progress:
-        progress("bm25", 0, 1)
-    texts = (embedding_text(c, by_doc[c.doc_id].title) for c in chunks)
-    token_ids, vocab, doc_freq = _token_ids(texts, bm25_stemmer)
-    bm25 = None  # none for no chunks (an incremental delta of removals only)
-    if token_ids:
-        bm25 = bm25s.BM25()
-        bm25.index((token_ids, vocab), show_progress=False)
-    del token_ids
-    if progress:
-        progress("bm25", 1, 1)
-        progress("dense", 0, 1)
-    info = dense_index.resolve(dense, len(vectors), vectors.shape[1])
-    faiss_index = dense_index.build(vectors, info)
-    if progress:
-        progress("dense", 1, 1)
-    manifest = build_manifest(docs, Counter(c.doc_id for c in chunks), chunks=len(chunks),
-                              sentences=len(units), model=model, chunker=chunker,
-                              bm25_stemmer=bm25_stemmer, corpus_files=corpus_files,
-                              corpus_fingerprint=corpus_fingerprint, corpus_root=corpus_root,
-                              dense=info)  # fmt: skip
-    sources, notes = sources_of(docs, corpus_root), notes_of(docs)
-    return SearchIndex(manifest, list(chunks), sources, vectors, bm25, dict(doc_freq),
-                       dense=faiss_index, notes=notes, unit_vectors=units,
-                       unit_offsets=unit_offsets)  # fmt: skip
-
-
-def _token_ids(
-    texts: Iterable[str], stemmer: str | None
-) -> tuple[list[list[int]], dict[str, int], dict[str, int]]:
-    """Each text's BM25 tokens as vocabulary ids (tokenised one text at a time, so a large
-    corpus never holds its tokens as strings), the vocabulary and each token's document
-    frequency. bm25s needs a token per document: an empty chunk gets a placeholder."""
-    vocab: dict[str, int] = {}
-    df: Counter[int] = Counter()
-    ids = []
-    for text in texts:
-        row = [vocab.setdefault(t, len(vocab)) for t in (tokenize(text, stemmer) or ["\u2205"])]
-        df.update(set(row))
-        ids.append(row)
-    names = list(vocab)
-    doc_freq = {names[i]: n for i, n in df.items() if names[i] != "\u2205"}
-    return ids, vocab, dict(sorted(doc_freq.items(), key=lambda kv: vocab[kv[0]]))
 
 
 def save_index(index: SearchIndex, index_dir: Path) -> None:

@@ -1,6 +1,5 @@
 """The manifest of a built index (what it was built from and with, its layout and counts) and
-the per-source records it stores: shared by the in-memory build (`index.assemble_index`) and the
-streamed one (`stream_build.py`)."""
+the per-source records it stores, as the build (`stream_build.py`) writes them."""
 
 from __future__ import annotations
 
@@ -40,11 +39,6 @@ def relative_path(path: Path, corpus_root: Path | None) -> str:
 def sources_of(docs: Sequence[Document], corpus_root: Path | None) -> dict[str, dict[str, Any]]:
     """Source id -> its metadata and note path (sources.json)."""
     return {d.id: d.metadata_dict() | {"path": relative_path(d.path, corpus_root)} for d in docs}
-
-
-def notes_of(docs: Sequence[Document]) -> dict[str, dict[str, Any]]:
-    """Source id -> note body and its offset in the file (the notes table of chunks.db)."""
-    return {d.id: {"body": d.body, "body_offset": d.body_offset} for d in docs}
 
 
 def build_manifest(

@@ -8,9 +8,13 @@ chunks.db, its vectors and answer-unit vectors to the end of .npy files, its ter
 the BM25 builder (`bm25_build.py`): only per-chunk numbers (row -> source, unit offsets) and the
 vocabulary grow in memory. The sources are metadata only: `assistant index` reads each note's
 body when it chunks the note and again when it writes the note's row of the notes table (after
-the chunks, so chunks.db is the in-memory build's file). Then BM25 and the dense index are built from the files (IVF trains on
-a sample) and the manifest written. The files sit in the staging folder until `save` moves them
-into a new snapshot and makes it live, so the previous index serves, intact, until then.
+the chunks, so chunks.db is the same file however the chunks were batched). Then BM25 and the
+dense index are built from the files (IVF trains on a sample) and the manifest written. The
+files sit in the staging folder until `save` moves them into a new snapshot and makes it live,
+so the previous index serves, intact, until then.
+
+`IndexWriter` writes the files of one index; `write_index` writes an index whose vectors are
+ready with it (the delta of an incremental build), so every index is built by this one code.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import json
 import os
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,7 +106,6 @@ class StreamBuild:
         self.work = self.staging.folder / WORK
         self.source = VectorSource(docs, embedder, chunker=chunker, format_version=FORMAT_VERSION,
                                    previous=previous, unit_vectors=unit_vectors)  # fmt: skip
-        self.titles = {d.id: d.title for d in docs}
         self.resumed = self.reused = self.embedded = 0
 
     def _report(self, stage: str, done: int, total: int) -> None:
@@ -121,41 +124,36 @@ class StreamBuild:
         if resumable:
             self._report("resume", resumable, total)
         work = self.staging.new_work()
-        positions = {d.id: i for i, d in enumerate(self.docs)}
-        writer = _Writers(work, self.staging.folder, self.embedder.dimension, self.bm25_stemmer,
-                          positions)  # fmt: skip
-        counts = Counter[str]()
+        writer = IndexWriter(work, self.staging.folder / "bm25-counts", self.docs,
+                             self.embedder.dimension, self.bm25_stemmer)  # fmt: skip
         try:
             if total:
                 self._report("embed", 0, total)
             for number, batch in enumerate(_batched(self.chunks(), self.batch_chunks)):
-                vectors = self._batch_vectors(number, batch, total)
-                writer.add(batch, vectors, self._texts(batch))
-                counts.update(c.doc_id for c in batch)
+                texts = writer.texts(batch)
+                writer.add(batch, self._batch_vectors(number, batch, texts, total), texts)
                 self._report("embed", writer.rows, total)
             if writer.rows != total:
                 raise ValueError(f"the corpus gave {writer.rows} chunks, {total} were counted")
-            info = self._finish(writer, work)
+            info = writer.finish(self._notes(), dense=self.dense, corpus_root=self.corpus_root,
+                                 progress=self.progress)  # fmt: skip
         finally:
             writer.close()
-        manifest = build_manifest(self.docs, counts, chunks=total, sentences=writer.units.rows,
-                                  model=self.model, chunker=self.chunker,
-                                  bm25_stemmer=self.bm25_stemmer, corpus_files=self.corpus_files,
-                                  corpus_fingerprint=self.corpus_fingerprint,
-                                  corpus_root=self.corpus_root, dense=info)  # fmt: skip
+        manifest = writer.manifest(model=self.model, chunker=self.chunker,
+                                   corpus_files=self.corpus_files,
+                                   corpus_fingerprint=self.corpus_fingerprint,
+                                   corpus_root=self.corpus_root, dense=info)  # fmt: skip
         (work / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         index = load_snapshot(self.index_dir, work)
         return StreamResult(index, document_changes(self.docs, self.previous), total,
                             self.reused, self.embedded, self.resumed)  # fmt: skip
 
-    def _texts(self, batch: Sequence[Chunk]) -> list[str]:
-        return [embedding_text(c, self.titles[c.doc_id]) for c in batch]
-
-    def _batch_vectors(self, number: int, batch: list[Chunk], total: int) -> StagedBatch:
+    def _batch_vectors(self, number: int, batch: list[Chunk], texts: list[str],
+                       total: int) -> StagedBatch:  # fmt: skip
         """The batch's vectors: staged by an interrupted run, else reused or embedded (and then
         staged, when anything was embedded)."""
         ids = [c.id for c in batch]
-        digest = batch_digest(ids, self._texts(batch))
+        digest = batch_digest(ids, texts)
         dim = self.embedder.dimension
         staged = self.staging.load(number, digest, len(batch), dim)
         if staged is not None:
@@ -179,31 +177,6 @@ class StreamBuild:
             self.staging.save(number, digest, vectors)
         return vectors
 
-    def _finish(self, writer: _Writers, work: Path) -> dict[str, Any]:
-        """Close the files, build BM25 and the dense index; the dense index's description."""
-        writer.finish(self._notes())
-        self._report("bm25", 0, 1)
-        writer.bm25.finish(work / "bm25")
-        writer.bm25.cleanup()
-        (work / "doc_freq.json").write_text(json.dumps(writer.bm25.doc_freq), encoding="utf-8")
-        self._report("bm25", 1, 1)
-        self._report("dense", 0, 1)
-        n, dim = writer.rows, self.embedder.dimension
-        info = dense_index.resolve(self.dense, n, dim)
-        vectors_path = work / dense_index.VECTORS_FILE
-        faiss_index = dense_index.build(VectorFile(vectors_path), info)
-        dense_index.save(faiss_index, None, info, work)
-        del faiss_index
-        if dense_index.holds_vectors(info):  # the FAISS file holds them: kept once
-            vectors_path.unlink()
-        self._report("dense", 1, 1)
-        np.save(work / ROW_DOCS, np.frombuffer(writer.row_docs, dtype=np.int32))
-        np.save(work / SENTENCE_OFFSETS, np.frombuffer(writer.offsets, dtype=np.int64))
-        sources = sources_of(self.docs, self.corpus_root)
-        (work / "sources.json").write_text(json.dumps(sources, ensure_ascii=False, indent=1),
-                                           encoding="utf-8")  # fmt: skip
-        return info
-
     def _notes(self) -> Iterator[tuple[str, str, int]]:
         """Each source's row of the notes table, its body read when the row is written."""
         read = self.note_bodies
@@ -226,22 +199,33 @@ class StreamBuild:
         return index.snapshot
 
 
-class _Writers:
-    """The files a streamed build appends to, batch by batch (`work`: the snapshot's files;
-    `spill`: where BM25's term counts wait)."""
+class IndexWriter:
+    """The files of one index folder, written batch by batch: chunks.db, the vectors (then the
+    dense index built from them), the answer-unit vectors, and BM25 (`bm25_build.py`, its term
+    counts spilled to `spill` until `finish`). Only per-chunk numbers and the vocabulary are
+    held. A full build (`StreamBuild`) and an incremental delta (`write_index`) both write
+    their index with it."""
 
-    def __init__(self, work: Path, spill: Path, dimension: int, stemmer: str | None,
-                 positions: dict[str, int]) -> None:  # fmt: skip
-        self.chunks = ChunkWriter(work / CHUNKS_DB)
-        self.vectors = MatrixWriter(work / dense_index.VECTORS_FILE, dimension)
-        self.units = MatrixWriter(work / SENTENCES, dimension)
-        self.bm25 = BM25Builder(spill / "bm25-counts", stemmer)
+    def __init__(self, folder: Path, spill: Path, docs: Sequence[Document], dimension: int,
+                 stemmer: str | None) -> None:  # fmt: skip
+        self.folder, self.docs, self.dimension, self.stemmer = folder, docs, dimension, stemmer
+        self.chunks = ChunkWriter(folder / CHUNKS_DB)
+        self.vectors = MatrixWriter(folder / dense_index.VECTORS_FILE, dimension)
+        self.units = MatrixWriter(folder / SENTENCES, dimension)
+        self.bm25 = BM25Builder(spill, stemmer)
         self.offsets = array("q", [0])  # chunk row i owns unit rows offsets[i]:offsets[i + 1]
         self.row_docs = array("i")  # chunk row -> position of its source
-        self.positions = positions
+        self.positions = {d.id: i for i, d in enumerate(docs)}
+        self.titles = {d.id: d.title for d in docs}
+        self.per_doc = Counter[str]()  # chunks per source
         self.rows = 0
 
+    def texts(self, batch: Sequence[Chunk]) -> list[str]:
+        """What is embedded, and indexed by BM25, for each chunk of `batch`."""
+        return [embedding_text(c, self.titles[c.doc_id]) for c in batch]
+
     def add(self, batch: Sequence[Chunk], vectors: StagedBatch, texts: Sequence[str]) -> None:
+        """Append the next chunks with their vectors, answer-unit vectors and texts (`texts`)."""
         self.chunks.add(batch)
         self.vectors.append(vectors.vectors)
         self.units.append(vectors.units)
@@ -249,18 +233,92 @@ class _Writers:
         last = self.offsets[-1]
         self.offsets.extend(last + int(n) for n in np.cumsum(vectors.unit_counts).tolist())
         self.row_docs.extend(self.positions.get(c.doc_id, -1) for c in batch)
+        self.per_doc.update(c.doc_id for c in batch)
         self.rows += len(batch)
 
-    def finish(self, notes: Iterable[tuple[str, str, int]]) -> None:
+    def finish(
+        self,
+        notes: Iterable[tuple[str, str, int]],
+        *,
+        dense: dict[str, Any] | None,
+        corpus_root: Path | None,
+        progress: StageProgress | None = None,
+        bm25_scope: tuple[Mapping[str, int], int] | None = None,
+    ) -> dict[str, Any]:
+        """Write the notes table, BM25 (`bm25_scope`: see `BM25Builder.finish`), the dense
+        index of the configured type (`dense`) and the per-row files; the dense index's
+        description for the manifest."""
+        report = progress or (lambda stage, done, total: None)
+        folder = self.folder
         self.chunks.finish(notes)
         self.vectors.close()
         self.units.close()
+        report("bm25", 0, 1)
+        self.bm25.finish(folder / "bm25", bm25_scope)
+        self.bm25.cleanup()
+        (folder / "doc_freq.json").write_text(json.dumps(self.bm25.doc_freq), encoding="utf-8")
+        report("bm25", 1, 1)
+        report("dense", 0, 1)
+        info = dense_index.resolve(dense, self.rows, self.dimension)
+        vectors_path = folder / dense_index.VECTORS_FILE
+        faiss_index = dense_index.build(VectorFile(vectors_path), info)
+        dense_index.save(faiss_index, None, info, folder)
+        del faiss_index
+        if dense_index.holds_vectors(info):  # the FAISS file holds them: kept once
+            vectors_path.unlink()
+        report("dense", 1, 1)
+        np.save(folder / ROW_DOCS, np.frombuffer(self.row_docs, dtype=np.int32))
+        np.save(folder / SENTENCE_OFFSETS, np.frombuffer(self.offsets, dtype=np.int64))
+        sources = sources_of(self.docs, corpus_root)
+        (folder / "sources.json").write_text(json.dumps(sources, ensure_ascii=False, indent=1),
+                                             encoding="utf-8")  # fmt: skip
+        return info
+
+    def manifest(self, **fields: Any) -> dict[str, Any]:
+        """The manifest of what was written (`fields`: `index_manifest.build_manifest`'s)."""
+        return build_manifest(self.docs, self.per_doc, chunks=self.rows,
+                              sentences=self.units.rows, bm25_stemmer=self.stemmer,
+                              **fields)  # fmt: skip
 
     def close(self) -> None:
         self.chunks.close()
         self.vectors.close()
         self.units.close()
         self.bm25.close()
+
+
+def write_index(
+    folder: Path,
+    docs: Sequence[Document],
+    chunks: Sequence[Chunk],
+    vectors: StagedBatch,
+    *,
+    model: dict[str, Any],
+    chunker: dict[str, int],
+    bm25_stemmer: str | None,
+    dense: dict[str, Any] | None = None,
+    corpus_root: Path | None = None,
+    corpus_files: dict[str, str] | None = None,
+    corpus_fingerprint: str = "",
+    bm25_scope: tuple[Mapping[str, int], int] | None = None,
+) -> dict[str, Any]:
+    """Write an index of `chunks` whose vectors are ready (row i: chunk i) into the new folder
+    `folder`, with `IndexWriter` as a full build does, and return its manifest (written last).
+    `docs` hold their bodies (the notes table). An incremental delta is written so."""
+    folder.mkdir(parents=True)
+    writer = IndexWriter(folder, folder / ".bm25-counts", docs, vectors.vectors.shape[1],
+                         bm25_stemmer)  # fmt: skip
+    try:
+        writer.add(chunks, vectors, writer.texts(chunks))
+        info = writer.finish(((d.id, d.body, d.body_offset) for d in docs), dense=dense,
+                             corpus_root=corpus_root, bm25_scope=bm25_scope)  # fmt: skip
+    finally:
+        writer.close()
+    manifest = writer.manifest(model=model, chunker=chunker, corpus_files=corpus_files or {},
+                               corpus_fingerprint=corpus_fingerprint, corpus_root=corpus_root,
+                               dense=info)  # fmt: skip
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    return manifest
 
 
 def _batched(chunks: Iterable[Chunk], size: int) -> Iterator[list[Chunk]]:

@@ -32,6 +32,7 @@ Needs the project index (assistant index) and /work/shared/bench/scifact (--scif
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import re
@@ -277,9 +278,11 @@ def measure_add(
     """Add `args.add` chunks of new sources as a delta; agreement of top-10 with a rebuild."""
     from assistant.chunk import embedding_text
     from assistant.incremental import add_delta
-    from assistant.index import assemble_index, load_index
+    from assistant.index import load_index, load_snapshot
     from assistant.lexical import tokenize
     from assistant.retrieve import RetrievalParams, retrieve
+    from assistant.staging import StagedBatch
+    from assistant.stream_build import write_index
 
     base = Synthetic(args.chunks, mat)  # the built chunks again, their vectors from the index
     docs, chunks = base.docs, list(base.chunks(register=False))
@@ -287,7 +290,12 @@ def measure_add(
     vectors = np.array(built.vectors, dtype=np.float32)  # a copy: the view dies with the index
     del built
     new = Synthetic(args.add, mat, seed=1, prefix="add")
-    new_docs, new_chunks = new.docs, list(new.chunks())
+    new_chunks = list(new.chunks())
+    bodies: dict[str, list[str]] = {}
+    for c in new_chunks:
+        bodies.setdefault(c.doc_id, []).append(c.text)
+    # an added source must hold its body (the delta's notes table); its chunks' texts stand in
+    new_docs = [dataclasses.replace(d, body="\n\n".join(bodies.get(d.id, []))) for d in new.docs]
     titles = {d.id: d.title for d in new_docs}
     texts = [embedding_text(c, titles[c.doc_id]) for c in new_chunks]
     new_vectors = new.embedder.embed_documents(texts)
@@ -310,10 +318,15 @@ def measure_add(
         return out
     del previous
     t0 = time.perf_counter()
-    full = assemble_index(all_docs, chunks + new_chunks, np.concatenate([vectors, new_vectors]),
-                          model=mat["model"], chunker=s.chunker_config(),
-                          bm25_stemmer=s.bm25_stemmer, corpus_files={},
-                          corpus_fingerprint="rebuild", dense=s.dense_config())  # fmt: skip
+    rebuild = index_dir.parent / f"{index_dir.name}-rebuild"  # the whole index from its vectors
+    shutil.rmtree(rebuild, ignore_errors=True)
+    n_all = len(chunks) + len(new_chunks)
+    no_units = StagedBatch(np.concatenate([vectors, new_vectors]),
+                           np.zeros((0, vectors.shape[1]), np.float32), np.zeros(n_all, np.int64))  # fmt: skip
+    write_index(rebuild, all_docs, chunks + new_chunks, no_units, model=mat["model"],
+                chunker=s.chunker_config(), bm25_stemmer=s.bm25_stemmer,
+                dense=s.dense_config(), corpus_fingerprint="rebuild")  # fmt: skip
+    full = load_snapshot(rebuild, rebuild)
     out["rebuild_s"] = round(time.perf_counter() - t0, 1)
     questions = [(q, v) for q, v in zip(mat["questions"], mat["queries"], strict=True)]
     for c, v in list(zip(new_chunks, new_vectors, strict=True))[:50]:
@@ -332,6 +345,8 @@ def measure_add(
         out[key] = round(float(np.mean(agree)), 4)
         out[key + "_gold"] = round(float(np.mean(agree[:n_gold])), 4)
         out[key + "_new"] = round(float(np.mean(agree[n_gold:])), 4)
+    del full
+    shutil.rmtree(rebuild, ignore_errors=True)
     return out
 
 

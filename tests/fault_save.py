@@ -35,10 +35,10 @@ from assistant.index import (  # noqa: E402
     CURRENT,
     SNAPSHOTS,
     SearchIndex,
-    build_index,
     load_index,
     save_index,
 )
+from assistant.stream_build import StreamBuild  # noqa: E402
 from assistant.types import Document  # noqa: E402
 
 # the modules a save runs through: the index files, the store, the dense index, the snapshot switch
@@ -70,8 +70,9 @@ class HashEmbedder(EmbedderBase):
         return self._vec(text)
 
 
-def make_index(label: str, n_docs: int) -> SearchIndex:
-    """A small index whose every document says which version it belongs to."""
+def make_index(label: str, n_docs: int, workdir: Path) -> SearchIndex:
+    """A small index whose every document says which version it belongs to: built as
+    `assistant index` builds (`StreamBuild`, in `workdir`), then held in memory for the saves."""
     docs = []
     for i in range(n_docs):
         body = (
@@ -82,11 +83,19 @@ def make_index(label: str, n_docs: int) -> SearchIndex:
                              source_type="cohort", body=body, path=Path(f"/corpus/doc-{i}.md"),
                              body_offset=10, fingerprint=f"{label}-{i}"))  # fmt: skip
     chunks = chunk_documents(docs, 60, 10)
-    index, _, _ = build_index(docs, chunks, HashEmbedder(), chunker={"chunk_max_tokens": 60,
-                              "chunk_overlap_tokens": 10}, bm25_stemmer=None, corpus_files={},
-                              corpus_fingerprint=label, corpus_root=Path("/corpus"))  # fmt: skip
-    index.manifest["fault_label"] = label
-    return index
+    build = StreamBuild(workdir / f"built-{label}", docs, lambda: chunks, HashEmbedder(),
+                        chunker={"chunk_max_tokens": 60, "chunk_overlap_tokens": 10},
+                        bm25_stemmer=None, corpus_files={}, corpus_fingerprint=label,
+                        corpus_root=Path("/corpus"))  # fmt: skip
+    built = build.run().index
+    build.save(built)
+    built = load_index(workdir / f"built-{label}")
+    # read whole into memory, so a forked saver reads no database its parent opened
+    return SearchIndex(built.manifest | {"fault_label": label}, list(built.chunks),
+                       dict(built.sources), np.array(built.vectors), built.bm25,
+                       dict(built.doc_freq), dense=built.dense, notes=dict(built.notes),
+                       unit_vectors=np.array(built.unit_vectors),
+                       unit_offsets=np.array(built.unit_offsets))  # fmt: skip
 
 
 def trace_points(action: Callable[[], None]) -> list[Point]:
@@ -156,7 +165,7 @@ def check(index_dir: Path, expected: dict[str, int]) -> str | None:
 def run(workdir: Path) -> dict[str, Any]:
     """Inject a kill at every step of a save; return the counts and every failure."""
     started = time.perf_counter()
-    old, new = make_index("old", 3), make_index("new", 5)
+    old, new = make_index("old", 3, workdir), make_index("new", 5, workdir)
     expected = {"old": 3, "new": 5}
     template = workdir / "template" / "index"
     save_index(old, template)

@@ -1,7 +1,8 @@
-"""The streamed full build (`stream_build.py`): the same index as the in-memory build, batch by
-batch; resumed after an interruption without embedding again; the previous index kept intact
+"""The streamed full build (`stream_build.py`): the files the libraries themselves write for the
+same chunks and vectors (bm25s, FAISS, SQLite, NumPy), batch by batch; resumed after an interruption without embedding again; the previous index kept intact
 until the new one is saved. Batches of 3 chunks over the fixture corpus (17 chunks: 6 batches)."""
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,15 +14,17 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from assistant import Assistant, Settings
+from assistant import dense as dense_index
 from assistant.bm25_build import BM25Builder
 from assistant.chunk import chunk_documents, embedding_text
 from assistant.chunk_store import MatrixWriter, VectorFile
-from assistant.corpus import combined_fingerprint, load_corpus
+from assistant.corpus import load_corpus
 from assistant.errors import AssistantError
-from assistant.index import SearchIndex, _token_ids, build_index, load_index, save_index
+from assistant.index import SearchIndex, load_index, load_snapshot, save_index
 from assistant.lexical import tokenize
 from assistant.retrieve import retrieve
-from assistant.staging import BUILDING
+from assistant.staging import BUILDING, StagedBatch
+from assistant.stream_build import write_index
 from assistant.types import Document
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,30 +100,70 @@ def same_index(a: SearchIndex, b: SearchIndex) -> None:
     assert hits(a) == hits(b)
 
 
-def test_streamed_build_equals_the_in_memory_build(corpus_dir: Path, tmp_path: Path) -> None:
-    s = settings_for(corpus_dir, tmp_path / "streamed")
-    streamed = build(s, FakeEmbedder()).index
-    docs, _ = load_corpus(corpus_dir)
-    chunks = chunk_documents(docs, s.chunk_max_tokens, s.chunk_overlap_tokens)
-    files = {str(d.path.relative_to(corpus_dir)): d.fingerprint for d in docs}
-    memory, _, _ = build_index(docs, chunks, FakeEmbedder(), chunker=s.chunker_config(),
-                               bm25_stemmer=s.bm25_stemmer, corpus_files=files,
-                               corpus_fingerprint=combined_fingerprint(files),
-                               corpus_root=corpus_dir, dense=s.dense_config())  # fmt: skip
-    save_index(memory, tmp_path / "memory")
-    memory = load_index(tmp_path / "memory")
-    same_index(streamed, memory)
-    assert dict(streamed.notes) == dict(memory.notes)
-    a, b = tmp_path / "streamed" / "current", tmp_path / "memory" / "current"
+def token_ids(
+    texts: Sequence[str], stemmer: str | None
+) -> tuple[list[list[int]], dict[str, int], dict[str, int]]:
+    """The reference BM25 input: each text's tokens as vocabulary ids (an empty text gets a
+    placeholder token, as bm25s needs one per document), the vocabulary and the document
+    frequencies (without the placeholder) in vocabulary order."""
+    vocab: dict[str, int] = {}
+    ids = [[vocab.setdefault(t, len(vocab)) for t in (tokenize(x, stemmer) or ["\u2205"])]
+           for x in texts]  # fmt: skip
+    df = Counter(i for row in ids for i in set(row))
+    return ids, vocab, {t: df[i] for t, i in vocab.items() if t != "\u2205"}
+
+
+def reference_index(index: SearchIndex, stemmer: str | None) -> SearchIndex:
+    """The index in memory as the libraries build it from `index`'s chunks and vectors: bm25s
+    over the token ids, FAISS of the recorded type over the vectors (`save_index` writes it)."""
+    import bm25s
+
+    chunks = list(index.chunks)
+    ids, vocab, doc_freq = token_ids(chunk_texts(index), stemmer)
+    bm25 = bm25s.BM25()
+    bm25.index((ids, vocab), show_progress=False)
+    vectors = np.asarray(index.vectors)
+    return SearchIndex(dict(index.manifest), chunks, dict(index.sources), vectors, bm25, doc_freq,
+                       dense=dense_index.build(vectors, index.dense_info), notes=dict(index.notes),
+                       unit_vectors=np.asarray(index.unit_vectors),
+                       unit_offsets=np.asarray(index.unit_offsets))  # fmt: skip
+
+
+def same_files(a: Path, b: Path) -> None:
+    """Every file under `a` and `b` the same byte for byte (the manifests apart)."""
     names = sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
     assert names == sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
-    for name in names:  # every file the same byte for byte (chunks.db, BM25, FAISS, vectors ...)
+    for name in names:  # chunks.db, BM25, FAISS, vectors ...
         if name.name != "manifest.json":
             assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("corpus", [ROOT / "tests" / "data" / "corpus", ROOT / "corpus"])
+def test_streamed_build_writes_what_the_libraries_write(corpus: Path, tmp_path: Path) -> None:
+    """On the fixture and the bundled corpus (fake embedder), in batches of 3: the snapshot is
+    file for file the index bm25s, FAISS, SQLite and NumPy write for the same chunks and
+    vectors, and `write_index` (all at once, as an incremental delta is written) writes it too."""
+    s = settings_for(corpus, tmp_path / "streamed")
+    streamed = build(s, FakeEmbedder()).index
+    memory = reference_index(streamed, s.bm25_stemmer)
+    save_index(memory, tmp_path / "memory")
+    same_index(streamed, load_index(tmp_path / "memory"))
+    same_files(tmp_path / "streamed" / "current", tmp_path / "memory" / "current")
+    docs, _ = load_corpus(corpus)
+    vectors = StagedBatch(memory.vectors, np.asarray(memory.unit_vectors),
+                          np.diff(np.asarray(memory.unit_offsets)))  # fmt: skip
+    m = streamed.manifest
+    manifest = write_index(tmp_path / "at-once", docs, list(memory.chunks), vectors,
+                           model=m["model"], chunker=m["chunker"], bm25_stemmer=s.bm25_stemmer,
+                           dense=s.dense_config(), corpus_root=corpus,
+                           corpus_files=m["corpus"]["files"],
+                           corpus_fingerprint=m["corpus"]["fingerprint"])  # fmt: skip
+    same_files(tmp_path / "streamed" / "current", tmp_path / "at-once")
     skip = {"created_at", "build_seconds", "store"}
-    assert {k: v for k, v in streamed.manifest.items() if k not in skip} == {
-        k: v for k, v in memory.manifest.items() if k not in skip
+    assert {k: v for k, v in manifest.items() if k not in skip} == {
+        k: v for k, v in m.items() if k not in skip
     }
+    assert dict(load_snapshot(tmp_path, tmp_path / "at-once").notes) == dict(streamed.notes)
 
 
 def test_a_full_build_reads_each_note_as_it_chunks_it(
@@ -212,7 +255,7 @@ def test_bm25_builder_writes_what_bm25s_writes(
     titles = {d.id: d.title for d in docs}
     chunks = chunk_documents(docs, s.chunk_max_tokens, s.chunk_overlap_tokens)
     texts = [embedding_text(c, titles[c.doc_id]) for c in chunks] + ["", "of the"]
-    ids, vocab, doc_freq = _token_ids(texts, s.bm25_stemmer)
+    ids, vocab, doc_freq = token_ids(texts, s.bm25_stemmer)
     reference = bm25s.BM25()
     reference.index((ids, vocab), show_progress=False)
     reference.save(str(tmp_path / "bm25s"), show_progress=False)
@@ -223,6 +266,42 @@ def test_bm25_builder_writes_what_bm25s_writes(
     assert list(built.doc_freq.items()) == list(doc_freq.items())
     for path in sorted((tmp_path / "bm25s").iterdir()):
         assert path.read_bytes() == (tmp_path / "streamed" / path.name).read_bytes(), path.name
+
+
+def test_bm25_builder_scores_a_part_with_the_idf_of_the_whole(tmp_path: Path) -> None:
+    """An incremental delta's BM25 (`scope`): bm25s's index of the part, each term's scores
+    scaled by the ratio of its idf over the whole collection to its idf over the part."""
+    import bm25s
+
+    s = Settings()
+    docs, _ = load_corpus(ROOT / "tests" / "data" / "corpus")
+    titles = {d.id: d.title for d in docs}
+    chunks = chunk_documents(docs, s.chunk_max_tokens, s.chunk_overlap_tokens)
+    texts = [embedding_text(c, titles[c.doc_id]) for c in chunks]
+    part = texts[:6]
+    ids, vocab, part_df = token_ids(part, s.bm25_stemmer)
+    whole_df = token_ids(texts, s.bm25_stemmer)[2]
+    reference = bm25s.BM25()
+    reference.index((ids, vocab), show_progress=False)
+    built = BM25Builder(tmp_path / "counts", s.bm25_stemmer)
+    built.add(part)
+    assert built.finish(tmp_path / "part", (whole_df, len(texts)))
+    got = bm25s.BM25.load(str(tmp_path / "part"), show_progress=False)
+
+    def idf(n: int, size: int) -> float:
+        return float(np.log(1 + (size - n + 0.5) / (n + 0.5)))
+
+    want, indptr = reference.scores["data"], reference.scores["indptr"]
+    assert np.array_equal(got.scores["indptr"], indptr)
+    assert np.array_equal(got.scores["indices"], reference.scores["indices"])
+    scaled = 0
+    for term, n in part_df.items():  # (bm25s adds an empty token to `vocab`: never scored)
+        tid = vocab[term]
+        ratio = idf(whole_df[term], len(texts)) / idf(n, len(part))
+        span = slice(indptr[tid], indptr[tid + 1])
+        np.testing.assert_allclose(got.scores["data"][span], want[span] * ratio, rtol=1e-5)
+        scaled += abs(ratio - 1) > 0.01
+    assert scaled > len(part_df) // 2  # the whole's idf differs from the part's for most terms
 
 
 def test_interrupted_build_resumes_without_embedding_again(
