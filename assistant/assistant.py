@@ -111,12 +111,14 @@ class Assistant(IndexLifecycle):
         offset: int = 0,
         timings: dict[str, float] | None = None,
         follow_up: str | None = None,
+        named: set[str] | None = None,
     ) -> tuple[list[Passage], np.ndarray]:
         """`search`, and the query vector (for the answer stage).
 
         No source fills more than `max_per_source` of the ranks unless the query names it; its
         further passages move down, after the others. `follow_up` is the clinician's own words
-        when `query` was rewritten from a follow-up (see `_focus`).
+        when `query` was rewritten from a follow-up (see `_focus`); `named`, the sources the
+        query names, when the caller has them already.
         """
         query = self.validate_question(query)
         mode = self._mode(mode)
@@ -143,7 +145,8 @@ class Assistant(IndexLifecycle):
         )
         if follow_up and follow_up != query and s.follow_up_focus:
             ranked = self._focus(index, ranked, follow_up, mode, filters)
-        named = self.named_sources(query)  # a follow-up's query carries earlier names
+        if named is None:
+            named = self.named_sources(query)  # a follow-up's query carries earlier names
         if named:
             ranked = named_first(index, ranked, named, qvec, s.rrf_k, filters)
         if s.max_per_source:
@@ -187,10 +190,10 @@ class Assistant(IndexLifecycle):
             question, history, max_turns=self.settings.history_turns, known=self._known_word
         )
         timings: dict[str, float] = {}
-        passages, qvec = self._search(query, k=k, mode=mode, filters=filters, offset=offset,
-                                      timings=timings, follow_up=question)  # fmt: skip
-        t0 = time.perf_counter()
         named = self.named_sources(query)
+        passages, qvec = self._search(query, k=k, mode=mode, filters=filters, offset=offset,
+                                      timings=timings, follow_up=question, named=named)  # fmt: skip
+        t0 = time.perf_counter()
         abstained = should_abstain(passages, self.settings.abstain_threshold, named)
         message = ABSTAIN_MESSAGE if abstained else None
         missing = self._unknown_terms(question) if not abstained else []

@@ -11,7 +11,7 @@ import json
 import math
 import re
 import sqlite3
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,7 +108,7 @@ class SearchIndex:
             self.chunk_rows = {c.id: i for i, c in enumerate(self.chunks)}
         self.doc_ids = list(self.sources)
         if self.row_docs is None:
-            pos = {doc_id: i for i, doc_id in enumerate(self.doc_ids)}
+            pos = self._doc_pos
             self.row_docs = np.array([pos.get(c.doc_id, -1) for c in self.chunks], dtype=np.int32)
         self.n_docs_lexical = max(1, len(self.chunks))
 
@@ -162,6 +162,27 @@ class SearchIndex:
                 continue
             out |= docs
         return out
+
+    @functools.cached_property
+    def _doc_pos(self) -> dict[str, int]:
+        return {doc_id: i for i, doc_id in enumerate(self.doc_ids)}
+
+    @functools.cached_property
+    def _rows_by_doc(self) -> tuple[np.ndarray, np.ndarray]:
+        """Chunk rows grouped by source (in `doc_ids` order) and where each source's rows start;
+        a tombstoned row (source -1) belongs to none."""
+        assert self.row_docs is not None
+        row_docs = np.asarray(self.row_docs)
+        order = np.argsort(row_docs, kind="stable")
+        return order, np.searchsorted(row_docs[order], np.arange(len(self.doc_ids) + 1))
+
+    def rows_of(self, doc_ids: Iterable[str]) -> np.ndarray:
+        """The chunk rows of these sources, in row order (a question's cost is their chunks,
+        not the index's size; the grouping is made once)."""
+        order, starts = self._rows_by_doc
+        positions = [self._doc_pos[d] for d in doc_ids if d in self._doc_pos]
+        parts = [order[starts[p] : starts[p + 1]] for p in positions]
+        return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
 
     def doc_of_row(self, row: int) -> str:
         assert self.row_docs is not None

@@ -24,14 +24,11 @@ def named_first(
     ordered by their cosine to the question: "What did PROMID find?" is short, and its words
     other than the trial's name pull up guidelines that cite it, so the trial's own passages
     would otherwise rank below them (or not at all). A source `filters` rules out stays out."""
-    docs = [
-        pos
-        for pos, doc in enumerate(index.doc_ids)
-        if doc in named and (filters is None or filters.allows(index.sources[doc]))
-    ]
-    if not docs or index.row_docs is None:
+    rows = index.rows_of(
+        doc for doc in named if filters is None or filters.allows(index.sources[doc])
+    )
+    if not len(rows):
         return ranked
-    rows = np.flatnonzero(np.isin(np.asarray(index.row_docs), docs))
     sims = index.vectors[rows] @ query_vector.astype(np.float32)
     order = np.argsort(-sims, kind="stable")
     own: Ranked = [(int(rows[i]), float(sims[i])) for i in order]

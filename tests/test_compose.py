@@ -400,6 +400,9 @@ def test_the_passages_of_a_named_source_come_first(fake_assistant):
     assert plain[0].chunk.doc_id == "octreotide-trial"
     named = fake_assistant.search(question.replace("found", "found by Eta"))
     assert named[0].chunk.doc_id == "prrt-study"  # Eta 2017, named by its first author
+    index = fake_assistant.index
+    rows = [r for r in range(len(index.chunks)) if index.doc_of_row(r) == "prrt-study"]
+    assert index.rows_of(["prrt-study", "no-such-source"]).tolist() == rows
 
 
 def test_a_name_that_is_an_everyday_word_counts_only_with_its_capital(fake_assistant):
